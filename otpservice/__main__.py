@@ -1,0 +1,83 @@
+"""Command line: `otpservice serve` and `otpservice check-config`. The only reader of os.environ."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from otpservice.errors import ConfigError
+from otpservice.settings import Settings, load_settings
+
+log = logging.getLogger("otpservice")
+
+_BANNER = """
+================================================================================
+  otpservice is running in DEVELOPMENT MODE
+  - store: embedded in-process Redis emulation (data is lost on exit)
+  - SMS:   sandbox provider; each SMS, code included, is printed below
+  - pepper: random, new on every start
+  Never use this mode for real users: set OTP_ENV=production.
+
+  Development API key (shown once):  {key}
+
+  Try it:
+    curl -s http://{host}:{port}/otp/start -H 'Authorization: Bearer {key}' \\
+         -H 'Content-Type: application/json' -d '{{"to": "+48601234567"}}'
+================================================================================
+"""
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings(os.environ)
+    except ConfigError as exc:
+        sys.stderr.write(f"otpservice: configuration error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from otpservice.app import create_app  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if not settings.production:
+        key = settings.dev_api_key.reveal().decode() if settings.dev_api_key else "(from config)"
+        sys.stdout.write(_BANNER.format(key=key, host=settings.host, port=settings.port))
+        sys.stdout.flush()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="otpservice", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP service (configuration from OTP_* variables)")
+    commands.add_parser("check-config", help="validate the configuration and exit")
+    args = parser.parse_args(argv)
+    settings = _settings_or_exit()
+    if args.command == "check-config":
+        tenants = ", ".join(t.name for t in settings.tenants)
+        sys.stdout.write(
+            f"configuration OK: env={settings.env} provider={settings.provider.name}"
+            f" tenants=[{tenants}] argon2={settings.argon2_profile}\n"
+        )
+        return
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()

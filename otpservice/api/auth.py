@@ -1,0 +1,37 @@
+"""Tenant resolution from the API key: SHA-256 digests compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from otpservice.errors import Unauthorized
+from otpservice.settings import Tenant
+
+MAX_KEY_LENGTH = 256
+
+
+def api_key_from_headers(authorization: str | None, x_api_key: str | None) -> str:
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    raise Unauthorized("Send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'.")
+
+
+def tenant_for_key(api_key: str, tenants: Sequence[Tenant]) -> Tenant:
+    """The tenant owning `api_key`. Every digest is compared, with no early exit."""
+    if len(api_key) > MAX_KEY_LENGTH:
+        raise Unauthorized("The API key is not valid.")
+    digest = hashlib.sha256(api_key.encode()).digest()
+    found: Tenant | None = None
+    for tenant in tenants:
+        for candidate in tenant.api_key_digests:
+            if hmac.compare_digest(digest, candidate) and found is None:
+                found = tenant
+    if found is None:
+        raise Unauthorized("The API key is not valid.")
+    return found

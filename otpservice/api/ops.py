@@ -1,0 +1,36 @@
+"""Operations endpoints: /healthz, /readyz and /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from otpservice.api.openapi_docs import error_responses
+from otpservice.api.schemas import Health
+from otpservice.errors import ServiceUnavailable
+
+
+@get("/healthz", tags=["operations"], summary="The process is alive (touches nothing external)")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@get(
+    "/readyz",
+    tags=["operations"],
+    summary="The store answers",
+    responses=error_responses(503),
+)
+async def readyz(state: State) -> Health:
+    if not await state.service.store.ping():
+        raise ServiceUnavailable("The verification store does not answer.")
+    return Health(status="ready")
+
+
+@get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
+    registry = request.app.state.metrics_registry or REGISTRY
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

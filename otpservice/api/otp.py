@@ -1,0 +1,215 @@
+"""The client API: /otp/start, /otp/verify, /otp/{id}/resend, /otp/{id}/cancel, GET /otp/{id}."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import Example
+from litestar.params import HeaderParameter, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from otpservice.api.auth import api_key_from_headers, tenant_for_key
+from otpservice.api.openapi_docs import error_responses
+from otpservice.api.schemas import (
+    CheckResult,
+    StartRequest,
+    Verification,
+    VerifyRequest,
+    check_out,
+    verification_out,
+)
+from otpservice.errors import IdempotencyConflict, OtpError
+from otpservice.service import OtpService
+from otpservice.settings import Tenant
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        max_length=255,
+        min_length=1,
+        description="Same key + same body within 24 h replays the first response and sends"
+        " nothing; same key + different body is 409 idempotency_conflict.",
+    ),
+]
+VerificationIdPath = Annotated[str, Parameter(description="The verification's opaque id.")]
+
+_verification_decoder = msgspec.json.Decoder(Verification)
+
+
+async def provide_tenant(request: Request[Any, Any, Any]) -> Tenant:
+    key = api_key_from_headers(
+        request.headers.get("authorization"), request.headers.get("x-api-key")
+    )
+    return tenant_for_key(key, request.app.state.settings.tenants)
+
+
+def provide_service(state: State) -> OtpService:
+    service: OtpService = state.service
+    return service
+
+
+def client_ip(request: Request[Any, Any, Any], trusted_proxies: int) -> str:
+    """The caller's address; with N trusted proxies, the Nth address from the right of XFF."""
+    peer = request.client.host if request.client else "unknown"
+    if trusted_proxies <= 0:
+        return peer
+    forwarded = [
+        part.strip()
+        for part in request.headers.get("x-forwarded-for", "").split(",")
+        if part.strip()
+    ]
+    chain = [*forwarded, peer]
+    candidate = chain[-(trusted_proxies + 1)] if len(chain) > trusted_proxies else chain[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
+
+
+def _fingerprint(tenant: Tenant, data: StartRequest) -> str:
+    return hashlib.sha256(tenant.name.encode() + b"\0" + msgspec.json.encode(data)).hexdigest()
+
+
+class OtpController(Controller):
+    path = "/otp"
+    tags = ["verifications"]  # noqa: RUF012 - Litestar reads it as a class attribute
+    security = [{"BearerAuth": []}, {"ApiKeyAuth": []}]  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "tenant": Provide(provide_tenant),
+        "service": Provide(provide_service, sync_to_thread=False),
+    }
+
+    @post(
+        "/start",
+        status_code=HTTP_201_CREATED,
+        summary="Start a verification and send a code",
+        description="Creates a verification and sends a code through the priority lane. For a"
+        " number with a pending verification of the same tenant this is a resend on it (same id).",
+        responses=error_responses(400, 401, 403, 409, 413, 429, 503),
+    )
+    async def start(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[StartRequest],
+        tenant: NamedDependency[Tenant],
+        service: NamedDependency[OtpService],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[Verification]:
+        settings = request.app.state.settings
+        if idempotency_key is None:
+            view = await service.start(
+                tenant,
+                to=data.to,
+                locale=data.locale,
+                app_hash=data.app_hash,
+                client_ref=data.client_ref,
+                client_ip=client_ip(request, settings.trusted_proxies),
+            )
+            return Response(verification_out(view), status_code=HTTP_201_CREATED)
+
+        store = service.store
+        key = service.keys.idempotency(tenant.name, idempotency_key)
+        fingerprint = _fingerprint(tenant, data)
+        state = await store.idempotency_reserve(
+            key, fingerprint, settings.idempotency_ttl_seconds * 1000
+        )
+        if state.verdict == "conflict":
+            raise IdempotencyConflict(
+                "This Idempotency-Key was used with a different request body."
+            )
+        if state.verdict == "in_progress":
+            raise IdempotencyConflict("A request with this Idempotency-Key is still in progress.")
+        if state.verdict == "replay":
+            return Response(
+                _verification_decoder.decode(state.response),
+                status_code=HTTP_201_CREATED,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        try:
+            view = await service.start(
+                tenant,
+                to=data.to,
+                locale=data.locale,
+                app_hash=data.app_hash,
+                client_ref=data.client_ref,
+                client_ip=client_ip(request, settings.trusted_proxies),
+            )
+        except OtpError:
+            # Nothing was stored or sent: free the key so the client may retry with it.
+            await store.idempotency_release(key)
+            raise
+        body = verification_out(view)
+        await store.idempotency_complete(key, fingerprint, msgspec.json.encode(body))
+        return Response(body, status_code=HTTP_201_CREATED)
+
+    @post(
+        "/verify",
+        status_code=HTTP_200_OK,
+        summary="Check a code",
+        description="By `id` or by `to`. A right code approves the verification at most once.",
+        responses=error_responses(400, 401, 404, 413, 429, 503),
+        request_body_examples=[
+            Example(summary="by id", value={"id": "<verification id>", "code": "123456"}),
+            Example(summary="by number", value={"to": "+48601234567", "code": "123456"}),
+        ],
+    )
+    async def verify(
+        self,
+        data: JSONBody[VerifyRequest],
+        tenant: NamedDependency[Tenant],
+        service: NamedDependency[OtpService],
+    ) -> CheckResult:
+        view = await service.verify(tenant, verification_id=data.id, to=data.to, code=data.code)
+        return check_out(view)
+
+    @post(
+        "/{verification_id:str}/resend",
+        status_code=HTTP_200_OK,
+        summary="Send a new code",
+        description="The previous code stops being valid (unless the tenant accepts the last"
+        " two). Cooldown grows 30 s, 60 s, 120 s…; lifted when a DLR reported the SMS"
+        " undelivered, expired or rejected.",
+        responses=error_responses(401, 404, 429, 503),
+    )
+    async def resend(
+        self,
+        verification_id: VerificationIdPath,
+        tenant: NamedDependency[Tenant],
+        service: NamedDependency[OtpService],
+    ) -> Verification:
+        return verification_out(await service.resend(tenant, verification_id))
+
+    @post(
+        "/{verification_id:str}/cancel",
+        status_code=HTTP_200_OK,
+        summary="Cancel a pending verification",
+        responses=error_responses(401, 404, 503),
+    )
+    async def cancel(
+        self,
+        verification_id: VerificationIdPath,
+        tenant: NamedDependency[Tenant],
+        service: NamedDependency[OtpService],
+    ) -> Verification:
+        return verification_out(await service.cancel(tenant, verification_id))
+
+    @get(
+        "/{verification_id:str}",
+        summary="Read a verification and its delivery timeline",
+        responses=error_responses(401, 404, 503),
+    )
+    async def read(
+        self,
+        verification_id: VerificationIdPath,
+        tenant: NamedDependency[Tenant],
+        service: NamedDependency[OtpService],
+    ) -> Verification:
+        return verification_out(await service.read(tenant, verification_id))

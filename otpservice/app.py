@@ -1,0 +1,115 @@
+"""create_app(settings) -> Litestar. The lifespan owns the Redis pool, the hasher and the lane."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
+
+from otpservice import __version__
+from otpservice.api.ops import healthz, metrics_endpoint, readyz
+from otpservice.api.otp import OtpController
+from otpservice.api.problems import internal_error_handler, problem_details_plugin
+from otpservice.api.request_metrics import RequestMetrics
+from otpservice.hashing import CodeHasher
+from otpservice.lane import SendLane
+from otpservice.providers.base import SmsGateway
+from otpservice.providers.sandbox import SandboxGateway
+from otpservice.service import OtpService
+from otpservice.settings import Settings
+from otpservice.store.keys import Keyspace
+from otpservice.store.redis_store import VerificationStore
+
+log = logging.getLogger(__name__)
+
+
+def make_redis(settings: Settings) -> Redis:
+    """A Redis client for the configured URL, or the embedded in-process store (development)."""
+    if settings.redis_url is None:
+        import fakeredis  # noqa: PLC0415 - only the embedded development mode needs it
+
+        client: Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
+        return client
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        health_check_interval=30,
+        max_connections=512,
+    )
+
+
+def make_gateway(settings: Settings) -> SmsGateway:
+    return SandboxGateway(echo=settings.provider.sandbox_echo)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis: Redis | None = None,
+    gateway: SmsGateway | None = None,
+) -> Litestar:
+    """The ASGI app. Tests may pass their own Redis client and gateway."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        client = redis if redis is not None else make_redis(settings)
+        sms = gateway if gateway is not None else make_gateway(settings)
+        store = VerificationStore(client, Keyspace(settings.pepper), settings.redis_timeout)
+        hasher = CodeHasher(settings.argon2, settings.pepper, settings.hash_threads)
+        lane = SendLane(sms)
+        service = OtpService(settings, store, hasher, lane, sms.name)
+
+        lane.start(service.record_send_outcome)
+        app.state.service = service
+        app.state.gateway = sms
+        app.state.lane = lane
+        try:
+            yield
+        finally:
+            await lane.stop(grace=5.0)
+            await sms.aclose()
+            hasher.shutdown()
+            if redis is None:
+                await client.aclose()
+
+    app = Litestar(
+        route_handlers=[OtpController, healthz, readyz, metrics_endpoint],
+        lifespan=[lifespan],
+        plugins=[problem_details_plugin()],
+        exception_handlers={Exception: internal_error_handler},
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="otpservice",
+            version=__version__,
+            description="One-time-password verification over the SMS priority lane.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerAuth": SecurityScheme(type="http", scheme="bearer"),
+                    "ApiKeyAuth": SecurityScheme(
+                        type="apiKey", security_scheme_in="header", name="X-Api-Key"
+                    ),
+                }
+            ),
+        ),
+        state=_initial_state(settings),
+        debug=False,
+    )
+    # Outermost wrapper: counts requests the router itself answers (404, 405, 413) too.
+    app.asgi_handler = RequestMetrics(app.asgi_handler)
+    return app
+
+
+def _initial_state(settings: Settings) -> Any:
+    from litestar.datastructures import State  # noqa: PLC0415
+
+    return State({"settings": settings, "metrics_registry": None})

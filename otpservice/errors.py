@@ -1,0 +1,150 @@
+"""Every error the service raises on purpose, each with its stable `code` and HTTP status.
+
+One exception handler (api/problems.py) turns them into RFC 9457 problem+json. The tree:
+
+    OtpError
+    ├── InvalidRequest                  400 invalid_request
+    │   ├── InvalidPhoneNumber          400 invalid_phone_number
+    │   └── InvalidCodeFormat           400 invalid_code_format
+    ├── Unauthorized                    401 unauthorized
+    ├── DestinationNotAllowed           403 destination_not_allowed
+    ├── VerificationNotFound            404 verification_not_found
+    ├── IdempotencyConflict             409 idempotency_conflict
+    ├── PayloadTooLarge                 413 payload_too_large
+    ├── TooManyRequests                 429 (carries retry_after)
+    │   ├── RateLimited                 429 rate_limited
+    │   ├── ResendTooSoon               429 resend_too_soon
+    │   └── MaxSendsReached             429 max_sends_reached
+    └── ServiceUnavailable              503 service_unavailable (carries retry_after)
+
+    ProviderError (not an OtpError: it never reaches a client; the dispatcher handles it)
+    ├── ProviderRejected               the provider refused the SMS for good (4xx but 429)
+    └── ProviderUnavailable            worth retrying: 429, 5xx, timeout, connection error
+
+    ConfigError                         a setting is wrong; raised at start-up, names the setting
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OtpError(Exception):
+    """Root of the errors a client can see."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+
+
+class InvalidRequest(OtpError):
+    code = "invalid_request"
+    status = 400
+    title = "The request is malformed"
+
+
+class InvalidPhoneNumber(InvalidRequest):
+    code = "invalid_phone_number"
+    title = "The phone number is not valid"
+
+
+class InvalidCodeFormat(InvalidRequest):
+    code = "invalid_code_format"
+    title = "The code has the wrong format"
+
+
+class Unauthorized(OtpError):
+    code = "unauthorized"
+    status = 401
+    title = "Missing or wrong credentials"
+
+
+class DestinationNotAllowed(OtpError):
+    code = "destination_not_allowed"
+    status = 403
+    title = "This destination is not allowed"
+
+
+class VerificationNotFound(OtpError):
+    code = "verification_not_found"
+    status = 404
+    title = "No such verification"
+
+    def __init__(self) -> None:
+        # Always the same text: the answer must not tell an unknown id from a finished one.
+        super().__init__("The verification does not exist, has expired or is finished.")
+
+
+class IdempotencyConflict(OtpError):
+    code = "idempotency_conflict"
+    status = 409
+    title = "Idempotency-Key reused with a different request"
+
+
+class PayloadTooLarge(OtpError):
+    code = "payload_too_large"
+    status = 413
+    title = "The request body is too large"
+
+
+class TooManyRequests(OtpError):
+    status = 429
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RateLimited(TooManyRequests):
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int, scope: str, detail: str | None = None) -> None:
+        super().__init__(retry_after, detail)
+        self.scope = scope
+
+
+class ResendTooSoon(TooManyRequests):
+    code = "resend_too_soon"
+    title = "A new code cannot be sent yet"
+
+
+class MaxSendsReached(TooManyRequests):
+    code = "max_sends_reached"
+    title = "No more codes can be sent for this verification"
+
+
+class ServiceUnavailable(OtpError):
+    code = "service_unavailable"
+    status = 503
+    title = "The service is temporarily unavailable"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class ProviderError(Exception):
+    """A provider call did not deliver the SMS to the provider."""
+
+    def __init__(self, reason: str, *, code: str | None = None, message: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.message = message
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the message for good; retrying would not help."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not take the message now; a retry may succeed."""
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong. The message names the setting."""

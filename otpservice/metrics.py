@@ -1,0 +1,164 @@
+"""Every Prometheus metric of the service, defined once. Recording never raises.
+
+No label ever holds a phone number, an id or a code: countries are ISO regions, routes are
+templates, everything else is a small fixed set of words.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec
+
+from prometheus_client import Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_DELIVERY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+_VERIFY_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800)
+
+HTTP_REQUEST_SECONDS = Histogram(
+    "otp_http_request_duration_seconds",
+    "HTTP request latency by route template.",
+    ["method", "route", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+VERIFICATIONS_STARTED = Counter(
+    "otp_verifications_started_total", "Verifications created.", ["country"]
+)
+VERIFICATIONS_APPROVED = Counter(
+    "otp_verifications_approved_total", "Verifications approved by a right code.", ["country"]
+)
+CHECKS = Counter(
+    "otp_checks_total",
+    "Code checks by result: approved, wrong_code, failed (last attempt used), not_found.",
+    ["result"],
+)
+SENDS = Counter(
+    "otp_sends_total",
+    "SMS sends by outcome: accepted, rejected, failed (never accepted), expired (dropped unsent).",
+    ["provider", "lane", "outcome"],
+)
+PROVIDER_REQUEST_SECONDS = Histogram(
+    "otp_provider_request_duration_seconds",
+    "One call to the SMS provider, by outcome: accepted, rejected, unavailable.",
+    ["provider", "outcome"],
+    buckets=_LATENCY_BUCKETS,
+)
+DELIVERY_SECONDS = Histogram(
+    "otp_delivery_seconds",
+    "From the provider accepting an SMS to its terminal delivery report.",
+    ["provider", "status", "country"],
+    buckets=_DELIVERY_BUCKETS,
+)
+DLRS = Counter("otp_dlr_total", "Delivery reports received.", ["provider", "status"])
+DLRS_UNMATCHED = Counter(
+    "otp_dlr_unmatched_total",
+    "Delivery reports for messages the service does not know.",
+    ["provider"],
+)
+TIME_TO_VERIFY = Histogram(
+    "otp_time_to_verify_seconds", "From start to approval.", buckets=_VERIFY_BUCKETS
+)
+RATE_LIMITED = Counter(
+    "otp_rate_limited_total",
+    "Requests refused by a limit: ip, number_hour, number_day, failed_checks, resend_cooldown,"
+    " max_sends.",
+    ["scope"],
+)
+LANE_DEPTH = Gauge(
+    "otp_lane_depth", "SMS sends waiting in the priority lane.", multiprocess_mode="livesum"
+)
+LANE_OLDEST_SECONDS = Gauge(
+    "otp_lane_oldest_pending_seconds",
+    "Age of the oldest send waiting in the priority lane.",
+    multiprocess_mode="livemax",
+)
+STORE_UP = Gauge(
+    "otp_store_up", "1 when the last Redis call succeeded, else 0.", multiprocess_mode="livemin"
+)
+STORE_ERRORS = Counter(
+    "otp_store_errors_total", "Redis calls that failed or timed out.", ["operation"]
+)
+
+LANE = "priority"
+
+
+def never_raises(func: Callable[P, None]) -> Callable[P, None]:
+    """A metric must never break the request it describes."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            func(*args, **kwargs)
+        except Exception:
+            log.warning("metric %s failed", func.__name__, exc_info=True)
+
+    return wrapper
+
+
+@never_raises
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+
+
+@never_raises
+def count_started(country: str) -> None:
+    VERIFICATIONS_STARTED.labels(country).inc()
+
+
+@never_raises
+def count_check(result: str) -> None:
+    CHECKS.labels(result).inc()
+
+
+@never_raises
+def count_approved(country: str, seconds_since_start: float) -> None:
+    VERIFICATIONS_APPROVED.labels(country).inc()
+    TIME_TO_VERIFY.observe(max(0.0, seconds_since_start))
+
+
+@never_raises
+def count_rate_limited(scope: str) -> None:
+    RATE_LIMITED.labels(scope).inc()
+
+
+@never_raises
+def count_send(provider: str, outcome: str) -> None:
+    SENDS.labels(provider, LANE, outcome).inc()
+
+
+@never_raises
+def observe_provider_call(provider: str, outcome: str, seconds: float) -> None:
+    PROVIDER_REQUEST_SECONDS.labels(provider, outcome).observe(seconds)
+
+
+@never_raises
+def count_dlr(provider: str, status: str) -> None:
+    DLRS.labels(provider, status).inc()
+
+
+@never_raises
+def count_unmatched_dlr(provider: str) -> None:
+    DLRS_UNMATCHED.labels(provider).inc()
+
+
+@never_raises
+def observe_delivery(provider: str, status: str, country: str, seconds: float) -> None:
+    DELIVERY_SECONDS.labels(provider, status, country).observe(max(0.0, seconds))
+
+
+@never_raises
+def set_lane(depth: int, oldest_seconds: float) -> None:
+    LANE_DEPTH.set(depth)
+    LANE_OLDEST_SECONDS.set(oldest_seconds)
+
+
+@never_raises
+def store_result(operation: str, ok: bool) -> None:
+    STORE_UP.set(1 if ok else 0)
+    if not ok:
+        STORE_ERRORS.labels(operation).inc()

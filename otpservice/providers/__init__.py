@@ -1,0 +1,1 @@
+"""SMS gateways: the SmsGateway protocol and its implementations. The only httpx users."""

@@ -1,0 +1,349 @@
+"""VerificationStore: the verification state in Redis, one Lua script per atomic step.
+
+Redis exceptions are translated here, once, into ServiceUnavailable; nothing above this module
+sees a redis error. Every call is bounded by the configured timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any, Literal, TypeVar
+
+import msgspec
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from otpservice import metrics
+from otpservice.errors import ServiceUnavailable
+from otpservice.store.keys import Keyspace, NumberKeys, VerificationKeys
+from otpservice.store.scripts import register_scripts
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SendVerdict = Literal["new", "resend", "not_found", "max_sends", "too_soon", "hour", "day"]
+
+
+class SendCheck(msgspec.Struct, frozen=True):
+    verdict: SendVerdict
+    wait_ms: int
+    rand: str
+    salt: bytes
+
+
+class SendCommit(msgspec.Struct, frozen=True):
+    verdict: Literal["ok", "conflict", "not_found", "max_sends", "too_soon", "hour", "day"]
+    wait_ms: int = 0
+    rand: str = ""
+    created: bool = False
+    now_ms: int = 0
+    fields: dict[str, bytes] = msgspec.field(default_factory=dict)
+
+
+class SendRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything send_commit needs besides the keys."""
+
+    mode: Literal["number", "id"]
+    tenant: str
+    expected_rand: str
+    new_rand: str
+    salt: bytes
+    digest: bytes
+    sends_per_hour: int
+    sends_per_day: int
+    ttl_ms: int
+    max_attempts: int
+    max_sends: int
+    cooldown_base_ms: int
+    cooldown_cap_ms: int
+    retention_ms: int
+    e164: str
+    region: str
+    client_ref: str
+    accept_previous: bool
+    provider: str
+    queued_event: bytes
+    locale: str
+    app_hash: str
+
+
+class CheckBegin(msgspec.Struct, frozen=True):
+    verdict: Literal["ok", "not_found", "rate_limited"]
+    wait_ms: int = 0
+    rand: str = ""
+    salt: bytes = b""
+    current: bytes = b""
+    previous: bytes = b""
+    sends: int = 0
+    attempts_left: int = 0
+
+
+class CheckFinish(msgspec.Struct, frozen=True):
+    verdict: Literal["approved", "pending", "failed", "not_found"]
+    attempts_left: int = 0
+    created_ms: int = 0
+    region: str = ""
+
+
+class DeliveryUpdate(msgspec.Struct, frozen=True):
+    verdict: Literal["unmatched", "duplicate", "recorded"]
+    previous: str = ""
+    current: str = ""
+    submitted_ms: int | None = None
+    region: str = ""
+    provider: str = ""
+    now_ms: int = 0
+
+
+class RecordSnapshot(msgspec.Struct, frozen=True):
+    now_ms: int
+    fields: dict[str, bytes]
+    events: list[bytes]
+
+
+class IdempotencyState(msgspec.Struct, frozen=True):
+    verdict: Literal["reserved", "conflict", "in_progress", "replay"]
+    response: bytes = b""
+
+
+_UNAVAILABLE = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.BusyLoadingError,
+    redis_errors.ReadOnlyError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    OSError,
+    TimeoutError,
+)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fields(flat: Sequence[Any]) -> dict[str, bytes]:
+    return {_s(flat[i]): bytes(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class VerificationStore:
+    def __init__(self, client: Redis, keyspace: Keyspace, timeout: float) -> None:
+        self.client = client
+        self.keys = keyspace
+        self._timeout = timeout
+        self._scripts = register_scripts(client)
+
+    async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                result = await awaitable
+        except _UNAVAILABLE as exc:
+            metrics.store_result(operation, ok=False)
+            log.warning("store unavailable during %s: %s", operation, type(exc).__name__)
+            raise ServiceUnavailable(
+                "The verification store cannot be reached; try again shortly."
+            ) from exc
+        metrics.store_result(operation, ok=True)
+        return result
+
+    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return await self._call(name, self._scripts[name](keys=list(keys), args=list(args)))
+
+    async def ping(self) -> bool:
+        return bool(await self._call("ping", self.client.ping()))
+
+    async def take_rate(self, bucket: str, limit: int, period_ms: int) -> int:
+        """Take one event from a bucket; the milliseconds to wait, 0 when taken."""
+        return int(await self._script("rate_take", [bucket], [limit, period_ms]))
+
+    async def send_check(
+        self,
+        number: NumberKeys,
+        *,
+        mode: Literal["number", "id"],
+        tenant: str,
+        rand: str,
+        sends_per_hour: int,
+        sends_per_day: int,
+        max_sends: int,
+        cooldown_base_ms: int,
+        cooldown_cap_ms: int,
+    ) -> SendCheck:
+        raw = await self._script(
+            "send_check",
+            [number.index, number.hourly_sends, number.daily_sends],
+            [
+                mode,
+                tenant,
+                number.record_prefix,
+                rand,
+                sends_per_hour,
+                sends_per_day,
+                max_sends,
+                cooldown_base_ms,
+                cooldown_cap_ms,
+            ],
+        )
+        return SendCheck(_s(raw[0]), int(raw[1]), _s(raw[2]), bytes(raw[3]))  # type: ignore[arg-type]
+
+    async def send_commit(self, number: NumberKeys, request: SendRequest) -> SendCommit:
+        r = request
+        raw = await self._script(
+            "send_commit",
+            [number.index, number.hourly_sends, number.daily_sends],
+            [
+                r.mode,
+                r.tenant,
+                number.record_prefix,
+                r.expected_rand,
+                r.new_rand,
+                r.salt,
+                r.digest,
+                r.sends_per_hour,
+                r.sends_per_day,
+                r.ttl_ms,
+                r.max_attempts,
+                r.max_sends,
+                r.cooldown_base_ms,
+                r.cooldown_cap_ms,
+                r.retention_ms,
+                r.e164,
+                r.region,
+                r.client_ref,
+                "1" if r.accept_previous else "0",
+                r.provider,
+                number.events_prefix,
+                r.queued_event,
+                r.locale,
+                r.app_hash,
+            ],
+        )
+        verdict = _s(raw[0])
+        if verdict == "ok":
+            return SendCommit(
+                "ok",
+                rand=_s(raw[1]),
+                created=_s(raw[2]) == "1",
+                now_ms=int(raw[3]),
+                fields=_fields(raw[4]),
+            )
+        return SendCommit(verdict, wait_ms=int(raw[1]))  # type: ignore[arg-type]
+
+    async def check_begin(
+        self,
+        *,
+        mode: Literal["number", "id"],
+        lookup_key: str,
+        failed_checks_key: str,
+        record_prefix: str,
+        tenant: str,
+        rand: str,
+        failed_limit: int,
+        failed_window_ms: int,
+    ) -> CheckBegin:
+        raw = await self._script(
+            "check_begin",
+            [lookup_key, failed_checks_key],
+            [mode, tenant, record_prefix, rand, failed_limit, failed_window_ms],
+        )
+        verdict = _s(raw[0])
+        if verdict == "rate_limited":
+            return CheckBegin("rate_limited", wait_ms=int(raw[1]))
+        if verdict != "ok":
+            return CheckBegin("not_found")
+        return CheckBegin(
+            "ok",
+            rand=_s(raw[1]),
+            salt=bytes(raw[2]),
+            current=bytes(raw[3]),
+            previous=bytes(raw[4]),
+            sends=int(raw[5]),
+            attempts_left=int(raw[6]),
+        )
+
+    async def check_finish(
+        self, keys: VerificationKeys, failed_checks_key: str, matched_send: int
+    ) -> CheckFinish:
+        raw = await self._script(
+            "check_finish",
+            [keys.record, failed_checks_key, keys.number_index],
+            [matched_send, keys.rand],
+        )
+        verdict = _s(raw[0])
+        if verdict == "approved":
+            return CheckFinish("approved", int(raw[1]), int(raw[2]), _s(raw[3]))
+        if verdict in {"pending", "failed"}:
+            return CheckFinish(verdict, int(raw[1]))  # type: ignore[arg-type]
+        return CheckFinish("not_found")
+
+    async def cancel(self, keys: VerificationKeys) -> bool:
+        raw = await self._script(
+            "cancel", [keys.record, keys.number_index], [keys.tenant, keys.rand]
+        )
+        return _s(raw[0]) == "ok"
+
+    async def read(self, keys: VerificationKeys) -> RecordSnapshot | None:
+        raw = await self._script("read", [keys.record, keys.events], [keys.tenant])
+        if not raw:
+            return None
+        return RecordSnapshot(int(raw[0]), _fields(raw[1]), [bytes(e) for e in raw[2]])
+
+    async def record_delivery(
+        self,
+        keys: VerificationKeys,
+        *,
+        send: int,
+        status: str,
+        event: bytes,
+        lifts_cooldown: bool,
+        retention_ms: int,
+    ) -> DeliveryUpdate:
+        raw = await self._script(
+            "record_delivery",
+            [keys.record, keys.events],
+            [send, status, event, "1" if lifts_cooldown else "0", retention_ms],
+        )
+        verdict = _s(raw[0])
+        if verdict != "recorded":
+            return DeliveryUpdate(verdict)  # type: ignore[arg-type]
+        submitted = _s(raw[3])
+        return DeliveryUpdate(
+            "recorded",
+            previous=_s(raw[1]),
+            current=_s(raw[2]),
+            submitted_ms=int(submitted) if submitted else None,
+            region=_s(raw[4]),
+            provider=_s(raw[5]),
+            now_ms=int(raw[6]),
+        )
+
+    async def idempotency_reserve(
+        self, key: str, fingerprint: str, ttl_ms: int
+    ) -> IdempotencyState:
+        raw = await self._script("idempotency_reserve", [key], [fingerprint, ttl_ms])
+        verdict = _s(raw[0])
+        if verdict == "replay":
+            return IdempotencyState("replay", bytes(raw[1]))
+        return IdempotencyState(verdict)  # type: ignore[arg-type]
+
+    async def idempotency_complete(self, key: str, fingerprint: str, response: bytes) -> None:
+        value = b"d|" + fingerprint.encode() + b"|" + response
+        await self._call("idempotency_complete", self.client.set(key, value, xx=True, keepttl=True))
+
+    async def idempotency_release(self, key: str) -> None:
+        await self._call("idempotency_release", self.client.delete(key))
+
+    async def remember_provider_message(
+        self, key: str, verification_id: str, send: int, ttl_ms: int
+    ) -> None:
+        value = f"{verification_id}:{send}"
+        await self._call("provider_message", self.client.set(key, value, px=ttl_ms))
+
+    async def lookup_provider_message(self, key: str) -> tuple[str, int] | None:
+        raw = await self._call("provider_message", self.client.get(key))
+        if raw is None:
+            return None
+        verification_id, _, send = _s(raw).partition(":")
+        return verification_id, int(send)
