@@ -18,10 +18,11 @@ from otpservice.api.ops import healthz, metrics_endpoint, readyz
 from otpservice.api.otp import OtpController
 from otpservice.api.problems import internal_error_handler, problem_details_plugin
 from otpservice.api.request_metrics import RequestMetrics
+from otpservice.api.webhooks import delivery_reports
 from otpservice.hashing import CodeHasher
 from otpservice.lane import SendLane
 from otpservice.providers.base import SmsGateway
-from otpservice.providers.sandbox import SandboxGateway
+from otpservice.providers.factory import build_gateway
 from otpservice.service import OtpService
 from otpservice.settings import Settings
 from otpservice.store.keys import Keyspace
@@ -46,10 +47,6 @@ def make_redis(settings: Settings) -> Redis:
     )
 
 
-def make_gateway(settings: Settings) -> SmsGateway:
-    return SandboxGateway(echo=settings.provider.sandbox_echo)
-
-
 def create_app(
     settings: Settings,
     *,
@@ -61,7 +58,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = redis if redis is not None else make_redis(settings)
-        sms = gateway if gateway is not None else make_gateway(settings)
+        sms = gateway if gateway is not None else build_gateway(settings)
         store = VerificationStore(client, Keyspace(settings.pepper), settings.redis_timeout)
         hasher = CodeHasher(settings.argon2, settings.pepper, settings.hash_threads)
         lane = SendLane(sms)
@@ -81,7 +78,7 @@ def create_app(
                 await client.aclose()
 
     app = Litestar(
-        route_handlers=[OtpController, healthz, readyz, metrics_endpoint],
+        route_handlers=[OtpController, delivery_reports, healthz, readyz, metrics_endpoint],
         lifespan=[lifespan],
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: internal_error_handler},
@@ -98,6 +95,8 @@ def create_app(
                     "ApiKeyAuth": SecurityScheme(
                         type="apiKey", security_scheme_in="header", name="X-Api-Key"
                     ),
+                    "WebhookBasic": SecurityScheme(type="http", scheme="basic"),
+                    "WebhookBearer": SecurityScheme(type="http", scheme="bearer"),
                 }
             ),
         ),

@@ -28,6 +28,7 @@ from otpservice.errors import (
 from otpservice.hashing import SALT_BYTES, CodeHasher, matching_digest
 from otpservice.lane import SendJob, SendLane
 from otpservice.providers.base import SmsMessage, SubmitReceipt
+from otpservice.providers.dlr import RawReport
 from otpservice.settings import Settings, Tenant
 from otpservice.store.keys import Keyspace, NumberKeys, VerificationKeys
 from otpservice.store.redis_store import SendCommit, SendRequest, VerificationStore
@@ -361,6 +362,39 @@ class OtpService:
 
     # --- delivery ---------------------------------------------------------------------------
 
+    async def ingest_reports(self, provider: str, reports: list[RawReport]) -> tuple[int, int]:
+        """Apply a webhook's delivery reports; (recorded, unmatched). Idempotent."""
+        recorded = unmatched = 0
+        for report in reports:
+            status = delivery.normalize_provider_status(report.raw_status)
+            metrics.count_dlr(provider, status.value)
+            target = await self._send_for(provider, report.message_ref)
+            known = target is not None and await self.record_delivery(
+                provider=provider,
+                verification_id=target[0],
+                send=target[1],
+                status=status,
+                provider_status=_short(report.raw_status),
+                error_code=_short(report.error_code),
+            )
+            if known:
+                recorded += 1
+            else:
+                unmatched += 1
+                metrics.count_unmatched_dlr(provider)
+        return recorded, unmatched
+
+    async def _send_for(self, provider: str, message_ref: str) -> tuple[str, int] | None:
+        """(verification id, send number) of a provider's message reference."""
+        verification_id, _, send = message_ref.rpartition("-")
+        if send.isdigit() and self.keys.verification(verification_id, "") is not None:
+            # Our own externalId: MessageFlow and the sandbox echo it back.
+            return verification_id, int(send)
+        # The provider's own id (Flowstates): remembered when the provider accepted the SMS.
+        return await self.store.lookup_provider_message(
+            self.keys.provider_message(provider, message_ref)
+        )
+
     async def record_delivery(
         self,
         *,
@@ -456,6 +490,11 @@ class OtpService:
         return tenant.templates.get(locale) or message.DEFAULT_TEMPLATES.get(
             locale, message.DEFAULT_TEMPLATES["en"]
         )
+
+
+def _short(value: str | None, limit: int = 64) -> str | None:
+    """Provider-supplied text, bounded: it is stored and shown back in delivery events."""
+    return value[:limit] if value else None
 
 
 def _seconds(wait_ms: int) -> int:

@@ -17,8 +17,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from otpservice.domain.codes import MAX_CODE_LENGTH
+from otpservice.domain.message import DEFAULT_TEMPLATES, check_template
 from otpservice.domain.phone import known_number_types
-from otpservice.domain.policy import Policy
+from otpservice.domain.policy import Policy, ttl_minutes
 from otpservice.errors import ConfigError
 
 Environment = Literal["development", "production"]
@@ -97,6 +99,10 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_secrets: Mapping[str, Secret] = msgspec.field(default_factory=dict)
     sandbox_echo: bool = True
     """The sandbox prints each SMS to stdout: development only."""
+    sandbox_dlr_delay: float = 1.0
+    """Seconds after a sandbox send before its simulated delivery report is posted back."""
+    sandbox_outcomes: tuple[tuple[str, int], ...] = ()
+    """Weighted outcomes of sandbox sends: delivered, undelivered, expired, rejected or none."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -300,6 +306,9 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
         secret = reader.text(f"OTP_{provider.upper()}_WEBHOOK_SECRET")
         if secret:
             webhook_secrets[provider] = Secret(secret.encode())
+        elif provider == "sandbox":
+            # The simulator posts its reports to this process: a fresh secret per start.
+            webhook_secrets[provider] = Secret(secrets.token_urlsafe(24).encode())
         elif production and provider == name:
             raise ConfigError(
                 f"OTP_{provider.upper()}_WEBHOOK_SECRET is required in production: without it"
@@ -321,7 +330,30 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
         flowstates=flowstates,
         webhook_secrets=webhook_secrets,
         sandbox_echo=reader.flag("OTP_SANDBOX_ECHO", default=not production),
+        sandbox_dlr_delay=reader.number("OTP_SANDBOX_DLR_DELAY_SECONDS", 1.0, low=0, high=600),
+        sandbox_outcomes=parse_outcomes(
+            reader.text("OTP_SANDBOX_OUTCOMES")
+            or "delivered=90,undelivered=4,expired=3,rejected=1,none=2"
+        ),
     )
+
+
+SANDBOX_OUTCOMES = ("delivered", "undelivered", "expired", "rejected", "none")
+
+
+def parse_outcomes(raw: str) -> tuple[tuple[str, int], ...]:
+    out: list[tuple[str, int]] = []
+    for part in raw.split(","):
+        name, _, weight = part.strip().partition("=")
+        if name not in SANDBOX_OUTCOMES or not weight.isdigit():
+            raise ConfigError(
+                "OTP_SANDBOX_OUTCOMES must look like 'delivered=90,undelivered=5,none=5' with"
+                f" outcomes from {', '.join(SANDBOX_OUTCOMES)}; got {part.strip()!r}"
+            )
+        out.append((name, int(weight)))
+    if sum(w for _, w in out) <= 0:
+        raise ConfigError("OTP_SANDBOX_OUTCOMES needs at least one positive weight")
+    return tuple(out)
 
 
 def _required(reader: _Env, name: str) -> str:
@@ -349,6 +381,8 @@ def _tenants(reader: _Env, *, production: bool) -> tuple[tuple[Tenant, ...], Sec
     digests = [d for t in tenants for d in t.api_key_digests]
     if len(set(digests)) != len(digests):
         raise ConfigError("OTP_CONFIG_FILE: an API key digest is listed twice")
+    for tenant in tenants:
+        _check_templates(tenant)
     if tenants:
         return tenants, None
     if production:
@@ -363,6 +397,28 @@ def _tenants(reader: _Env, *, production: bool) -> tuple[tuple[Tenant, ...], Sec
         policy=base_policy,
     )
     return (dev,), Secret(key.encode())
+
+
+def _check_templates(tenant: Tenant) -> None:
+    """Every SMS text the tenant can send must fit one segment at the longest code length."""
+    templates = {**DEFAULT_TEMPLATES, **tenant.templates}
+    if tenant.default_locale not in templates:
+        raise ConfigError(
+            f"OTP_CONFIG_FILE: tenant {tenant.name}: default_locale {tenant.default_locale!r}"
+            f" has no template (built in: {', '.join(sorted(DEFAULT_TEMPLATES))})"
+        )
+    for locale, template in templates.items():
+        try:
+            check_template(
+                template,
+                locale=locale,
+                app=tenant.app_name,
+                max_code_length=MAX_CODE_LENGTH,
+                minutes=ttl_minutes(tenant.policy),
+                webotp_domain=tenant.webotp_domain,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"OTP_CONFIG_FILE: tenant {tenant.name}: {exc}") from None
 
 
 def _read_file(path: Path) -> _File:

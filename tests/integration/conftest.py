@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from otpservice.app import create_app
-from otpservice.providers.sandbox import SandboxGateway
-from otpservice.settings import Settings, load_settings
+from otpservice.providers.sandbox import ReportSimulator, SandboxGateway
+from otpservice.settings import Settings, load_settings, parse_outcomes
 from tests.redis_server import MISSING, RedisServer, find_server_binary
 
 API_KEY = "test-key-tenant-a"
@@ -142,10 +143,27 @@ class Harness:
 
 @pytest.fixture
 def make_harness(make_settings: Callable[..., Settings], redis: Redis) -> Callable[..., Any]:
-    def build(policy: dict[str, Any] | None = None, **env: str) -> Any:
+    """make_harness(policy, reports=None, **env): `reports` is a sandbox outcome mix such as
+    "delivered=100"; the sandbox then posts delivery reports back through /webhooks/sandbox."""
+
+    def build(
+        policy: dict[str, Any] | None = None,
+        *,
+        reports: str | None = None,
+        report_delay: float = 0.05,
+        **env: str,
+    ) -> Any:
         settings = make_settings(policy, **env)
         gateway = SandboxGateway(echo=False)
         app = create_app(settings, gateway=gateway)
+        if reports is not None:
+            gateway.reports = ReportSimulator(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app)),
+                url="http://testserver/webhooks/sandbox",
+                secret=settings.provider.webhook_secrets["sandbox"].reveal().decode(),
+                delay=report_delay,
+                outcomes=parse_outcomes(reports),
+            )
         return _HarnessContext(app, gateway)
 
     return build
@@ -183,3 +201,78 @@ def captured_logs() -> Iterator[io.StringIO]:
     yield stream
     root.removeHandler(handler)
     root.setLevel(previous)
+
+
+WEBHOOK_SECRETS = {
+    "OTP_MESSAGEFLOW_WEBHOOK_SECRET": "mf-hook-secret",
+    "OTP_FLOWSTATES_WEBHOOK_SECRET": "fs-hook-secret",
+}
+
+
+# --- Shared checks for the limit, expiry, bad-input, secrecy and operations tests -------------
+
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "code"})
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The response is RFC 9457 problem+json with this status and machine-readable `code`."""
+    assert response.status_code == status, response.text
+    content_type = response.headers.get("content-type", "")
+    assert content_type.startswith("application/problem+json"), content_type
+    body: dict[str, Any] = response.json()
+    assert body.keys() >= PROBLEM_MEMBERS, body
+    assert body["status"] == status
+    assert body["code"] == code, body
+    assert body["type"] == f"urn:otpservice:problem:{code}"
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return body
+
+
+def retry_after(response: Any) -> int:
+    """The Retry-After header as whole seconds (RFC 9110 delay-seconds), at least 1."""
+    raw = response.headers.get("retry-after")
+    assert raw is not None, f"no Retry-After on {response.status_code} {response.text}"
+    assert raw.isascii(), raw
+    assert raw.isdigit(), raw
+    seconds = int(raw)
+    assert seconds >= 1
+    return seconds
+
+
+async def redis_contents(client: Redis) -> dict[bytes, tuple[bytes, Any]]:
+    """Every key in Redis with its type and whole value (not its TTL, which ticks)."""
+    contents: dict[bytes, tuple[bytes, Any]] = {}
+    async for key in client.scan_iter(count=1000):
+        kind = await client.type(key)
+        value: Any
+        if kind == b"string":
+            value = await client.get(key)
+        elif kind == b"hash":
+            value = await client.hgetall(key)
+        elif kind == b"list":
+            value = await client.lrange(key, 0, -1)
+        elif kind == b"set":
+            value = sorted(await client.smembers(key))
+        elif kind == b"zset":
+            value = await client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"stream":
+            value = await client.xrange(key)
+        else:
+            value = await client.dump(key)
+        contents[key] = (kind, value)
+    return contents
+
+
+async def metric_value(client: Any, sample: str, **labels: str) -> float:
+    """One sample of /metrics, e.g. ("otp_rate_limited_total", scope="ip"); 0 when absent."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    text = (await client.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample and found.labels == labels:
+                return float(found.value)
+    return 0.0

@@ -143,3 +143,22 @@ def test_api_keys_must_be_sha256_digests(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="api_key_sha256"):
         load_settings({"OTP_CONFIG_FILE": path})
+
+
+def test_a_tenant_template_that_cannot_fit_one_sms_stops_the_start(tmp_path: Path) -> None:
+    long_text = "Your {app} code is {code}. " + "Please read this carefully. " * 6
+    path = _tenant_file(tmp_path, f'[tenants.templates]\nen = "{long_text}"\n')
+    with pytest.raises(ConfigError, match="acme"):
+        load_settings({"OTP_CONFIG_FILE": path})
+
+
+def test_a_tenant_template_without_the_code_is_refused(tmp_path: Path) -> None:
+    path = _tenant_file(tmp_path, '[tenants.templates]\nen = "Hello from {app}"\n')
+    with pytest.raises(ConfigError, match="code"):
+        load_settings({"OTP_CONFIG_FILE": path})
+
+
+def test_a_webotp_domain_must_be_a_bare_host(tmp_path: Path) -> None:
+    path = _tenant_file(tmp_path, 'webotp_domain = "https://login.example.com/"\n')
+    with pytest.raises(ConfigError, match="WebOTP"):
+        load_settings({"OTP_CONFIG_FILE": path})
