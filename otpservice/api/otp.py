@@ -177,7 +177,7 @@ class OtpController(Controller):
         description="The previous code stops being valid (unless the tenant accepts the last"
         " two). Cooldown grows 30 s, 60 s, 120 s…; lifted when a DLR reported the SMS"
         " undelivered, expired or rejected.",
-        responses=error_responses(401, 404, 429, 503),
+        responses=error_responses(400, 401, 404, 429, 503),
     )
     async def resend(
         self,
@@ -191,7 +191,7 @@ class OtpController(Controller):
         "/{verification_id:str}/cancel",
         status_code=HTTP_200_OK,
         summary="Cancel a pending verification",
-        responses=error_responses(401, 404, 503),
+        responses=error_responses(400, 401, 404, 503),
     )
     async def cancel(
         self,
@@ -204,7 +204,7 @@ class OtpController(Controller):
     @get(
         "/{verification_id:str}",
         summary="Read a verification and its delivery timeline",
-        responses=error_responses(401, 404, 503),
+        responses=error_responses(400, 401, 404, 503),
     )
     async def read(
         self,

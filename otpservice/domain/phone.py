@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
@@ -10,6 +12,7 @@ from otpservice.domain.policy import Policy
 from otpservice.errors import DestinationNotAllowed, InvalidPhoneNumber
 
 _MAX_INPUT = 32
+_ALLOWED = re.compile(r"\+[0-9][0-9 ().-]*")
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country calling code",
@@ -47,7 +50,14 @@ def parse_destination(raw: str) -> Destination:
     if not text.startswith("+"):
         raise InvalidPhoneNumber("Not in E.164 form: it must start with '+' and a country code.")
     if len(text) > _MAX_INPUT:
-        raise InvalidPhoneNumber("Not a phone number: too long.")
+        raise InvalidPhoneNumber("Not a valid phone number: too long.")
+    if not _ALLOWED.fullmatch(text):
+        # phonenumbers reads letters as keypad digits and drops extensions: a typo would send
+        # a code to somebody else's phone.
+        raise InvalidPhoneNumber(
+            "Not a valid phone number: not a phone number (only digits, spaces, '-', '.' and"
+            " '()' may follow the '+')."
+        )
     try:
         number = phonenumbers.parse(text, None)
     except NumberParseException as exc:

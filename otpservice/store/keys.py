@@ -29,7 +29,7 @@ def _b32(data: bytes) -> str:
 class VerificationKeys:
     """The keys of one verification, parsed from or made for its id."""
 
-    __slots__ = ("events", "number_index", "rand", "record", "tag", "tenant")
+    __slots__ = ("events", "number_index", "rand", "record", "reports_seen", "tag", "tenant")
 
     def __init__(self, tag: str, rand: str, tenant: str) -> None:
         self.tag = tag
@@ -37,6 +37,7 @@ class VerificationKeys:
         self.tenant = tenant
         self.record = f"{PREFIX}:{{{tag}}}:v:{rand}"
         self.events = f"{PREFIX}:{{{tag}}}:e:{rand}"
+        self.reports_seen = f"{PREFIX}:{{{tag}}}:r:{rand}"
         self.number_index = f"{PREFIX}:{{{tag}}}:n:{tenant}"
 
     @property

@@ -47,3 +47,12 @@ def test_countries_outside_the_allowed_list_are_refused() -> None:
     with pytest.raises(DestinationNotAllowed, match="DE"):
         check_destination_allowed(german, policy)
     check_destination_allowed(parse_destination("+48601234567"), policy)
+
+
+@pytest.mark.parametrize(
+    "raw", ["+48601ABCDEF", "+48601234567x", "+48601234567 ext. 12", "+48 601 234 567;"]
+)
+def test_letters_and_extensions_are_refused_not_guessed(raw: str) -> None:
+    # phonenumbers would read keypad letters as digits and send the code to another phone.
+    with pytest.raises(InvalidPhoneNumber, match="not a phone number"):
+        parse_destination(raw)

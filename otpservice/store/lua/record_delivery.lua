@@ -1,20 +1,22 @@
 -- Record one delivery event of one send, idempotently; the first terminal status wins.
--- KEYS[1] record key   KEYS[2] events key
+-- KEYS[1] record key   KEYS[2] events key   KEYS[3] set of the reports already recorded
 -- ARGV[1] send number   ARGV[2] normalised status   ARGV[3] event fragment (JSON object minus '{')
 -- ARGV[4] '1' when this status lifts the resend cooldown   ARGV[5] retention ms after expiry
 -- Returns {'unmatched'} | {'duplicate'} |
 --         {'recorded', previous_status, current_status, submitted_ms or '', region, provider, now_ms}
 local now = now_ms()
-local f = redis.call('HMGET', KEYS[1], 'sn', 'ds', 'sa', 'cc', 'pv', 'st', 'ex', 'lf')
+local f = redis.call('HMGET', KEYS[1], 'sn', 'ds', 'sa', 'cc', 'pv', 'st', 'ex')
 if not f[1] then return {'unmatched'} end
 local send = tonumber(ARGV[1])
 local status = ARGV[2]
 if send < 1 or send > tonumber(f[1]) then return {'unmatched'} end
-local fingerprint = ARGV[1] .. '|' .. ARGV[3]
-if f[8] == fingerprint then return {'duplicate'} end
-redis.call('HSET', KEYS[1], 'lf', fingerprint)
-push_event(KEYS[2], '"send":' .. ARGV[1] .. ',' .. ARGV[3], now,
-  tonumber(f[7]) + tonumber(ARGV[5]))
+-- A provider retrying a whole batch repeats reports out of order: remember every one.
+local keep_until = tonumber(f[7]) + tonumber(ARGV[5])
+if redis.call('SADD', KEYS[3], redis.sha1hex(ARGV[1] .. '|' .. ARGV[3])) == 0 then
+  return {'duplicate'}
+end
+redis.call('PEXPIREAT', KEYS[3], fmt(keep_until))
+push_event(KEYS[2], '"send":' .. ARGV[1] .. ',' .. ARGV[3], now, keep_until)
 local previous = f[2]
 local current = previous
 -- Only the latest send drives the verification's delivery status; older sends keep their events.
