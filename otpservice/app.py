@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from prometheus_client import multiprocess
 from redis.asyncio import Redis
 
 from otpservice import __version__
@@ -25,26 +27,22 @@ from otpservice.providers.base import SmsGateway
 from otpservice.providers.factory import build_gateway
 from otpservice.service import OtpService
 from otpservice.settings import Settings
+from otpservice.store.connection import RedisClient, connect
 from otpservice.store.keys import Keyspace
 from otpservice.store.redis_store import VerificationStore
 
 log = logging.getLogger(__name__)
 
 
-def make_redis(settings: Settings) -> Redis:
-    """A Redis client for the configured URL, or the embedded in-process store (development)."""
+def make_redis(settings: Settings) -> RedisClient:
+    """A Redis client for the configured URL (one server, a Redis Cluster or a Sentinel-managed
+    primary: store/connection.py), or the embedded in-process store (development)."""
     if settings.redis_url is None:
         import fakeredis  # noqa: PLC0415 - only the embedded development mode needs it
 
         client: Redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer())
         return client
-    return Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=30,
-        max_connections=512,
-    )
+    return connect(settings.redis_url, settings.redis_timeout)
 
 
 def create_app(
@@ -76,6 +74,9 @@ def create_app(
             hasher.shutdown()
             if redis is None:
                 await client.aclose()
+            if settings.metrics_dir:
+                # This worker's live gauges must stop counting in the sum.
+                multiprocess.mark_process_dead(os.getpid(), settings.metrics_dir)  # type: ignore[no-untyped-call]
 
     app = Litestar(
         route_handlers=[OtpController, delivery_reports, healthz, readyz, metrics_endpoint],
@@ -102,6 +103,9 @@ def create_app(
         ),
         state=_initial_state(settings),
         debug=False,
+        # Logging belongs to the process (__main__): Litestar's default would replace the root
+        # logger's handlers and level when the app is built.
+        logging_config=None,
     )
     # Outermost wrapper: counts requests the router itself answers (404, 405, 413) too.
     app.asgi_handler = RequestMetrics(app.asgi_handler)
@@ -111,4 +115,4 @@ def create_app(
 def _initial_state(settings: Settings) -> Any:
     from litestar.datastructures import State  # noqa: PLC0415
 
-    return State({"settings": settings, "metrics_registry": None})
+    return State({"settings": settings})

@@ -128,6 +128,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_ttl_seconds: int = 24 * 3600
     dev_api_key: Secret | None = None
     """Development mode's generated key, shown once at start."""
+    shutdown_deadline: float = 20.0
+    """Seconds a worker may take to finish in-flight requests after SIGTERM."""
+    metrics_dir: str | None = None
+    """PROMETHEUS_MULTIPROC_DIR: set when several worker processes share /metrics."""
 
     @property
     def production(self) -> bool:
@@ -162,8 +166,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     production = env == "production"
 
     redis_url = reader.text("OTP_REDIS_URL") or None
-    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("OTP_REDIS_URL must start with redis://, rediss:// or unix://")
+    if redis_url is not None:
+        from otpservice.store.connection import RedisUrlError, parse_url  # noqa: PLC0415
+
+        try:
+            parse_url(redis_url)
+        except RedisUrlError as exc:
+            raise ConfigError(f"OTP_REDIS_URL {exc}") from None
     if production and redis_url is None:
         raise ConfigError("OTP_REDIS_URL is required in production (the embedded store is not)")
 
@@ -178,12 +187,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("OTP_PUBLIC_URL must be an http:// or https:// URL")
 
     tenants, dev_key = _tenants(reader, production=production)
+    workers = reader.integer("OTP_WORKERS", 1, low=1, high=64)
+    if workers > 1 and redis_url is None:
+        raise ConfigError(
+            "OTP_WORKERS > 1 needs OTP_REDIS_URL: the embedded store lives inside one process"
+        )
 
     return Settings(
         env=env,  # type: ignore[arg-type]
         host=reader.text("OTP_HOST") or ("0.0.0.0" if production else "127.0.0.1"),  # noqa: S104
         port=reader.integer("OTP_PORT", 8000, low=1, high=65535),
-        workers=reader.integer("OTP_WORKERS", 1, low=1, high=64),
+        workers=workers,
         redis_url=redis_url,
         redis_timeout=reader.number("OTP_REDIS_TIMEOUT_SECONDS", 0.5, low=0.05, high=30),
         pepper=pepper,
@@ -200,6 +214,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=reader.integer("OTP_MAX_BODY_BYTES", 16 * 1024, low=1024, high=1 << 20),
         retention_seconds=reader.integer("OTP_RETENTION_SECONDS", 3600, low=60, high=30 * 86400),
         dev_api_key=dev_key,
+        shutdown_deadline=reader.number("OTP_SHUTDOWN_DEADLINE_SECONDS", 20.0, low=1, high=600),
+        metrics_dir=reader.text("PROMETHEUS_MULTIPROC_DIR") or None,
     )
 
 

@@ -6,11 +6,13 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from otpservice.api.openapi_docs import error_responses
 from otpservice.api.schemas import Health
 from otpservice.errors import ServiceUnavailable
+from otpservice.settings import Settings
 
 
 @get("/healthz", tags=["operations"], summary="The process is alive (touches nothing external)")
@@ -32,5 +34,10 @@ async def readyz(state: State) -> Health:
 
 @get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
 async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
-    registry = request.app.state.metrics_registry or REGISTRY
+    settings: Settings = request.app.state.settings
+    registry = REGISTRY
+    if settings.metrics_dir:
+        # Several worker processes: sum what every one of them wrote.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=settings.metrics_dir)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,10 +13,10 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
 from otpservice import metrics
 from otpservice.errors import ServiceUnavailable
+from otpservice.store.connection import RedisClient
 from otpservice.store.keys import Keyspace, NumberKeys, VerificationKeys
 from otpservice.store.scripts import register_scripts
 
@@ -129,7 +129,7 @@ def _fields(flat: Sequence[Any]) -> dict[str, bytes]:
 
 
 class VerificationStore:
-    def __init__(self, client: Redis, keyspace: Keyspace, timeout: float) -> None:
+    def __init__(self, client: RedisClient, keyspace: Keyspace, timeout: float) -> None:
         self.client = client
         self.keys = keyspace
         self._timeout = timeout
@@ -302,7 +302,7 @@ class VerificationStore:
     ) -> DeliveryUpdate:
         raw = await self._script(
             "record_delivery",
-            [keys.record, keys.events],
+            [keys.record, keys.events, keys.reports_seen],
             [send, status, event, "1" if lifts_cooldown else "0", retention_ms],
         )
         verdict = _s(raw[0])

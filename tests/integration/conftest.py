@@ -7,6 +7,7 @@ import base64
 import hashlib
 import io
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -27,11 +28,22 @@ OTHER_KEY = "test-key-tenant-b"
 PEPPER = base64.b64encode(b"p" * 32).decode()
 
 
+# OTP_TEST_REDIS_MODE=cluster|sentinel runs this suite against a local 3-master Redis Cluster or
+# a Sentinel-managed primary with a replica (tests/cluster/servers.py); default: one server.
+REDIS_MODE = os.environ.get("OTP_TEST_REDIS_MODE", "single")
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     binary = find_server_binary()
     if binary is None:
         pytest.exit(MISSING, returncode=3)
+    if REDIS_MODE != "single":
+        from tests.cluster.servers import running  # noqa: PLC0415
+
+        with running(REDIS_MODE) as topology:
+            yield topology  # it has .url too, and .client()
+        return
     server = RedisServer(binary)
     server.start()
     yield server
@@ -40,7 +52,9 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
+    # In cluster mode a RedisCluster client: flushall, scan_iter and friends cover every master.
+    single = REDIS_MODE == "single"
+    client = Redis.from_url(redis_server.url) if single else redis_server.client()
     await client.flushall()
     yield client
     await client.aclose()
