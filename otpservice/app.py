@@ -62,6 +62,9 @@ def create_app(
         lane = SendLane(sms)
         service = OtpService(settings, store, hasher, lane, sms.name)
 
+        if settings.redis_url is not None:
+            for warning in await store.durability_warnings():
+                log.warning("Redis: %s", warning)
         lane.start(service.record_send_outcome)
         app.state.service = service
         app.state.gateway = sms

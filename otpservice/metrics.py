@@ -77,6 +77,12 @@ LANE_OLDEST_SECONDS = Gauge(
     "Age of the oldest send waiting in the priority lane.",
     multiprocess_mode="livemax",
 )
+CIRCUIT_STATE = Gauge(
+    "otp_provider_circuit_state",
+    "Provider circuit breaker: 0 closed, 1 half-open, 2 open.",
+    ["provider"],
+    multiprocess_mode="livemax",
+)
 STORE_UP = Gauge(
     "otp_store_up", "1 when the last Redis call succeeded, else 0.", multiprocess_mode="livemin"
 )
@@ -155,6 +161,11 @@ def observe_delivery(provider: str, status: str, country: str, seconds: float) -
 def set_lane(depth: int, oldest_seconds: float) -> None:
     LANE_DEPTH.set(depth)
     LANE_OLDEST_SECONDS.set(oldest_seconds)
+
+
+@never_raises
+def set_circuit_state(provider: str, state: int) -> None:
+    CIRCUIT_STATE.labels(provider).set(state)
 
 
 @never_raises

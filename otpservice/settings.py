@@ -99,6 +99,10 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_secrets: Mapping[str, Secret] = msgspec.field(default_factory=dict)
     sandbox_echo: bool = True
     """The sandbox prints each SMS to stdout: development only."""
+    breaker_failures: int = 5
+    """Consecutive unavailable answers that open the provider's circuit."""
+    breaker_reset_seconds: float = 10.0
+    """How long an open circuit waits before letting one probe through."""
     sandbox_dlr_delay: float = 1.0
     """Seconds after a sandbox send before its simulated delivery report is posted back."""
     sandbox_outcomes: tuple[tuple[str, int], ...] = ()
@@ -346,6 +350,10 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
         flowstates=flowstates,
         webhook_secrets=webhook_secrets,
         sandbox_echo=reader.flag("OTP_SANDBOX_ECHO", default=not production),
+        breaker_failures=reader.integer("OTP_PROVIDER_BREAKER_FAILURES", 5, low=1, high=1000),
+        breaker_reset_seconds=reader.number(
+            "OTP_PROVIDER_BREAKER_RESET_SECONDS", 10.0, low=0.1, high=600
+        ),
         sandbox_dlr_delay=reader.number("OTP_SANDBOX_DLR_DELAY_SECONDS", 1.0, low=0, high=600),
         sandbox_outcomes=parse_outcomes(
             reader.text("OTP_SANDBOX_OUTCOMES")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from otpservice.providers.base import SmsGateway
+from otpservice.providers.breaker import CircuitBreaker
 from otpservice.providers.flowstates import FlowstatesGateway
 from otpservice.providers.messageflow import MessageFlowGateway
 from otpservice.providers.sandbox import ReportSimulator, SandboxGateway
@@ -38,21 +39,27 @@ def build_gateway(
     if provider.name == "messageflow":
         assert provider.messageflow is not None  # load_settings guarantees it
         mf = provider.messageflow
-        return MessageFlowGateway(
-            provider_client(provider),
-            base_url=mf.base_url,
-            api_key=mf.api_key.reveal().decode(),
-            app_key=mf.app_key.reveal().decode(),
-            total_timeout=provider.total_timeout,
+        return _guarded(
+            settings,
+            MessageFlowGateway(
+                provider_client(provider),
+                base_url=mf.base_url,
+                api_key=mf.api_key.reveal().decode(),
+                app_key=mf.app_key.reveal().decode(),
+                total_timeout=provider.total_timeout,
+            ),
         )
     if provider.name == "flowstates":
         assert provider.flowstates is not None  # load_settings guarantees it
         fs = provider.flowstates
-        return FlowstatesGateway(
-            provider_client(provider),
-            base_url=fs.base_url,
-            api_key=fs.api_key.reveal().decode(),
-            total_timeout=provider.total_timeout,
+        return _guarded(
+            settings,
+            FlowstatesGateway(
+                provider_client(provider),
+                base_url=fs.base_url,
+                api_key=fs.api_key.reveal().decode(),
+                total_timeout=provider.total_timeout,
+            ),
         )
     reports = ReportSimulator(
         sandbox_client or provider_client(provider),
@@ -62,3 +69,11 @@ def build_gateway(
         outcomes=provider.sandbox_outcomes,
     )
     return SandboxGateway(echo=provider.sandbox_echo, reports=reports)
+
+
+def _guarded(settings: Settings, gateway: SmsGateway) -> SmsGateway:
+    return CircuitBreaker(
+        gateway,
+        failure_threshold=settings.provider.breaker_failures,
+        reset_after=settings.provider.breaker_reset_seconds,
+    )

@@ -72,7 +72,9 @@ async def submit_until_deadline(
             observe(gateway.name, "rejected", clock() - started)
             raise
         except ProviderUnavailable as exc:
-            observe(gateway.name, "unavailable", clock() - started)
+            # An open circuit made no call: nothing to time, and the breaker has its own gauge.
+            if exc.reason != "circuit_open":
+                observe(gateway.name, "unavailable", clock() - started)
             last_failure = exc
         except Exception:
             # A bug in an adapter: not retried, but the call happened and shows in the metrics.

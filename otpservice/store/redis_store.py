@@ -154,6 +154,27 @@ class VerificationStore:
     async def ping(self) -> bool:
         return bool(await self._call("ping", self.client.ping()))
 
+    async def durability_warnings(self) -> list[str]:
+        """What in the server's configuration could lose codes or limits (checked at start)."""
+        try:
+            config = await self._call("config_get", self.client.config_get("*"))
+        except (ServiceUnavailable, redis_errors.ResponseError):
+            # Managed services often refuse CONFIG: say so rather than guess.
+            return ["could not read the Redis configuration (CONFIG GET refused or unreachable)"]
+        found = {_s(k): _s(v) for k, v in dict(config).items()}
+        warnings = []
+        policy = found.get("maxmemory-policy", "")
+        if policy and policy != "noeviction":
+            warnings.append(
+                f"maxmemory-policy is {policy}: Redis may evict codes and rate limits under"
+                " memory pressure; set it to noeviction"
+            )
+        if found.get("appendonly") == "no":
+            warnings.append(
+                "appendonly is off: a Redis restart loses pending codes and limits; enable AOF"
+            )
+        return warnings
+
     async def take_rate(self, bucket: str, limit: int, period_ms: int) -> int:
         """Take one event from a bucket; the milliseconds to wait, 0 when taken."""
         return int(await self._script("rate_take", [bucket], [limit, period_ms]))
