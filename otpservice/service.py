@@ -233,7 +233,12 @@ class OtpService:
         app_hash: str,
     ) -> VerificationView:
         keys = number.verification(commit.rand, tenant.name)
-        view = view_from_record(keys.id, commit.fields, commit.now_ms, [])
+        # The response shows the `queued` event the script just stored, as GET would.
+        sends = int(commit.fields.get("sn", b"0"))
+        queued = b'{"at":%d,"send":%d,' % (commit.now_ms, sends) + event_fragment(
+            "queued", self.provider_name
+        )
+        view = view_from_record(keys.id, commit.fields, commit.now_ms, [queued])
         text = message.render_sms(
             self._template(tenant, locale),
             code=code,

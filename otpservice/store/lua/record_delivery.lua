@@ -2,6 +2,7 @@
 -- KEYS[1] record key   KEYS[2] events key   KEYS[3] set of the reports already recorded
 -- ARGV[1] send number   ARGV[2] normalised status   ARGV[3] event fragment (JSON object minus '{')
 -- ARGV[4] '1' when this status lifts the resend cooldown   ARGV[5] retention ms after expiry
+-- ARGV[6] fingerprint of the report (send, status, provider fields) for duplicate detection
 -- Returns {'unmatched'} | {'duplicate'} |
 --         {'recorded', previous_status, current_status, submitted_ms or '', region, provider, now_ms}
 local now = now_ms()
@@ -12,7 +13,7 @@ local status = ARGV[2]
 if send < 1 or send > tonumber(f[1]) then return {'unmatched'} end
 -- A provider retrying a whole batch repeats reports out of order: remember every one.
 local keep_until = tonumber(f[7]) + tonumber(ARGV[5])
-if redis.call('SADD', KEYS[3], redis.sha1hex(ARGV[1] .. '|' .. ARGV[3])) == 0 then
+if redis.call('SADD', KEYS[3], ARGV[6]) == 0 then
   return {'duplicate'}
 end
 redis.call('PEXPIREAT', KEYS[3], fmt(keep_until))
