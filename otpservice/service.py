@@ -78,13 +78,6 @@ class OtpService:
         chosen = message.choose_locale(
             locale, destination.region, self._tenant_locale(tenant), self._locales(tenant)
         )
-        wait = await self.store.take_rate(
-            self.keys.ip_bucket(tenant.name, client_ip),
-            policy.limits.starts_per_ip_per_minute,
-            _MINUTE_MS,
-        )
-        if wait:
-            raise self._limited("ip", wait)
         number = self.keys.number(destination.e164, tenant.name)
         return await self._send(
             tenant,
@@ -95,6 +88,11 @@ class OtpService:
             locale=chosen,
             app_hash=app_hash or "",
             client_ref=client_ref or "",
+            rate=(
+                self.keys.ip_bucket(tenant.name, client_ip),
+                policy.limits.starts_per_ip_per_minute,
+                _MINUTE_MS,
+            ),
         )
 
     async def resend(self, tenant: Tenant, verification_id: str) -> VerificationView:
@@ -131,10 +129,12 @@ class OtpService:
         locale: str,
         app_hash: str,
         client_ref: str,
+        rate: tuple[str, int, int] | None = None,
     ) -> VerificationView:
+        """`rate`: the per-IP bucket of a start, taken in the same round trip as the pre-check."""
         policy = tenant.policy
         for _ in range(_COMMIT_TRIES):
-            check = await self.store.send_check(
+            wait, check = await self.store.send_check(
                 number,
                 mode=mode,
                 tenant=tenant.name,
@@ -144,7 +144,11 @@ class OtpService:
                 max_sends=policy.max_sends,
                 cooldown_base_ms=policy.resend_cooldown_seconds * 1000,
                 cooldown_cap_ms=policy.resend_cooldown_max_seconds * 1000,
+                rate=rate,
             )
+            rate = None  # a retry after a conflict is the same request: take the token once
+            if wait:
+                raise self._limited("ip", wait)
             self._raise_for_send_verdict(check.verdict, check.wait_ms)
             existing = check.rand if check.verdict == "resend" else ""
             salt = check.salt if existing else secrets.token_bytes(SALT_BYTES)

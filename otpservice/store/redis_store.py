@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 from redis import exceptions as redis_errors
+from redis.asyncio import Redis
 
 from otpservice import metrics
 from otpservice.errors import ServiceUnavailable
@@ -192,23 +193,59 @@ class VerificationStore:
         max_sends: int,
         cooldown_base_ms: int,
         cooldown_cap_ms: int,
-    ) -> SendCheck:
-        raw = await self._script(
-            "send_check",
-            [number.index, number.hourly_sends, number.daily_sends],
-            [
-                mode,
-                tenant,
-                number.record_prefix,
-                rand,
-                sends_per_hour,
-                sends_per_day,
-                max_sends,
-                cooldown_base_ms,
-                cooldown_cap_ms,
-            ],
-        )
-        return SendCheck(_s(raw[0]), int(raw[1]), _s(raw[2]), bytes(raw[3]))  # type: ignore[arg-type]
+        rate: tuple[str, int, int] | None = None,
+    ) -> tuple[int, SendCheck]:
+        """The read-only pre-check of a send, after taking from `rate` (bucket, limit, period
+        ms) when given: (milliseconds to wait for that bucket, 0 when taken; the pre-check)."""
+        keys = [number.index, number.hourly_sends, number.daily_sends]
+        args = [
+            mode,
+            tenant,
+            number.record_prefix,
+            rand,
+            sends_per_hour,
+            sends_per_day,
+            max_sends,
+            cooldown_base_ms,
+            cooldown_cap_ms,
+        ]
+        wait = 0
+        if rate is None:
+            raw = await self._script("send_check", keys, args)
+        elif isinstance(self.client, Redis):
+            # One round trip for both: the bucket and the number live in different slots, so
+            # they cannot be one script, but one server pipelines them.
+            wait, raw = await self._call("send_check", self._pipelined(rate, keys, args))
+        else:
+            # Redis Cluster: the two keys may sit on different nodes.
+            wait = await self.take_rate(*rate)
+            raw = await self._script("send_check", keys, args)
+        check = SendCheck(_s(raw[0]), int(raw[1]), _s(raw[2]), bytes(raw[3]))  # type: ignore[arg-type]
+        return int(wait), check
+
+    async def _pipelined(
+        self, rate: tuple[str, int, int], keys: list[str], args: list[Any]
+    ) -> list[Any]:
+        bucket, limit, period_ms = rate
+        calls = [
+            (self._scripts["rate_take"], [bucket], [limit, period_ms]),
+            (self._scripts["send_check"], keys, args),
+        ]
+        assert isinstance(self.client, Redis)
+        async with self.client.pipeline(transaction=False) as pipe:
+            # Plain EVALSHA: a Pipeline given Script objects would first ask SCRIPT EXISTS,
+            # costing the round trip this pipeline saves.
+            for script, call_keys, call_args in calls:
+                pipe.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
+            results = list(await pipe.execute(raise_on_error=False))
+        for index, result in enumerate(results):
+            if isinstance(result, redis_errors.NoScriptError):
+                # Redis restarted or failed over: this call alone again, which loads the script.
+                script, call_keys, call_args = calls[index]
+                results[index] = await script(keys=call_keys, args=call_args)
+            elif isinstance(result, Exception):
+                raise result
+        return results
 
     async def send_commit(self, number: NumberKeys, request: SendRequest) -> SendCommit:
         r = request

@@ -170,3 +170,13 @@ async def test_exactly_one_of_fifty_concurrent_right_checks_is_valid(make_harnes
         assert len(valid) == 1
         # Every other check lost the race and sees a finished verification.
         assert sorted(a.status_code for a in answers) == [200] + [404] * 49
+
+
+async def test_a_start_works_after_redis_forgot_the_scripts(harness: Harness, redis) -> None:
+    # A restarted or failed-over Redis has no scripts: the pipelined pre-check must reload them.
+    assert (await harness.start()).status_code == 201
+    await redis.script_flush()
+    again = await harness.start(to="+48601234568")
+    assert again.status_code == 201, again.text
+    code = await harness.code_for("+48601234568")
+    assert (await harness.verify(code, to="+48601234568")).json()["valid"] is True
