@@ -6,9 +6,9 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -104,7 +104,7 @@ def create_app(
                 }
             ),
         ),
-        state=_initial_state(settings),
+        state=State({"settings": settings}),
         debug=False,
         # Logging belongs to the process (__main__): Litestar's default would replace the root
         # logger's handlers and level when the app is built.
@@ -113,9 +113,3 @@ def create_app(
     # Outermost wrapper: counts requests the router itself answers (404, 405, 413) too.
     app.asgi_handler = RequestMetrics(app.asgi_handler)
     return app
-
-
-def _initial_state(settings: Settings) -> Any:
-    from litestar.datastructures import State  # noqa: PLC0415
-
-    return State({"settings": settings})

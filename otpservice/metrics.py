@@ -168,8 +168,15 @@ def set_circuit_state(provider: str, state: int) -> None:
     CIRCUIT_STATE.labels(provider).set(state)
 
 
+_store_up: list[bool | None] = [None]
+
+
 @never_raises
 def store_result(operation: str, ok: bool) -> None:
-    STORE_UP.set(1 if ok else 0)
+    # Called on every Redis call: with several workers a gauge write is an mmap write under a
+    # lock, so write only when the state changes.
+    if _store_up[0] is not ok:
+        _store_up[0] = ok
+        STORE_UP.set(1 if ok else 0)
     if not ok:
         STORE_ERRORS.labels(operation).inc()

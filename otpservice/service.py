@@ -76,7 +76,7 @@ class OtpService:
         if app_hash is not None and not APP_HASH_RE.match(app_hash):
             raise InvalidRequest("app_hash must be the 11-character Android SMS Retriever hash.")
         chosen = message.choose_locale(
-            locale, destination.region, self._tenant_locale(tenant), self._locales(tenant)
+            locale, destination.region, tenant.default_locale, self._locales(tenant)
         )
         number = self.keys.number(destination.e164, tenant.name)
         return await self._send(
@@ -113,7 +113,7 @@ class OtpService:
             destination,
             mode="id",
             rand=keys.rand,
-            locale=fields.get("lc", b"").decode() or self._tenant_locale(tenant),
+            locale=fields.get("lc", b"").decode() or tenant.default_locale,
             app_hash=fields.get("ah", b"").decode(),
             client_ref=fields.get("cr", b"").decode(),
         )
@@ -485,10 +485,6 @@ class OtpService:
         if not self.settings.public_url:
             return None
         return f"{self.settings.public_url}/webhooks/{self.provider_name}"
-
-    @staticmethod
-    def _tenant_locale(tenant: Tenant) -> str:
-        return tenant.default_locale
 
     @staticmethod
     def _locales(tenant: Tenant) -> frozenset[str]:

@@ -105,7 +105,7 @@ def view_from_record(
         status=status,
         created_ms=number("ca"),
         expires_ms=expires,
-        attempts_left=number("al") if status == "pending" else max(0, number("al")),
+        attempts_left=max(0, number("al")),
         sends=sends,
         sends_left=sends_left,
         resend_available_ms=resend_at,

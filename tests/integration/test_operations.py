@@ -154,23 +154,22 @@ async def test_metrics_expose_every_family_of_the_contract(harness: Harness) -> 
 async def test_metrics_count_what_happened_with_the_contract_labels(harness: Harness) -> None:
     client = harness.client
     sends = {"provider": "sandbox", "lane": "priority", "outcome": "accepted"}
-    before = {
-        "started": await metric_value(client, "otp_verifications_started_total", country="PL"),
-        "approved": await metric_value(client, "otp_checks_total", result="approved"),
-        "wrong": await metric_value(client, "otp_checks_total", result="wrong_code"),
-        "sent": await metric_value(client, "otp_sends_total", **sends),
-        "verified": await metric_value(client, "otp_time_to_verify_seconds_count"),
-        "cooldown": await metric_value(client, "otp_rate_limited_total", scope="resend_cooldown"),
-    }
+
+    async def counters() -> dict[str, float]:
+        return {
+            "started": await metric_value(client, "otp_verifications_started_total", country="PL"),
+            "approved": await metric_value(client, "otp_checks_total", result="approved"),
+            "wrong": await metric_value(client, "otp_checks_total", result="wrong_code"),
+            "sent": await metric_value(client, "otp_sends_total", **sends),
+            "verified": await metric_value(client, "otp_time_to_verify_seconds_count"),
+            "cooldown": await metric_value(
+                client, "otp_rate_limited_total", scope="resend_cooldown"
+            ),
+        }
+
+    before = await counters()
     await _flow(harness)
-    after = {
-        "started": await metric_value(client, "otp_verifications_started_total", country="PL"),
-        "approved": await metric_value(client, "otp_checks_total", result="approved"),
-        "wrong": await metric_value(client, "otp_checks_total", result="wrong_code"),
-        "sent": await metric_value(client, "otp_sends_total", **sends),
-        "verified": await metric_value(client, "otp_time_to_verify_seconds_count"),
-        "cooldown": await metric_value(client, "otp_rate_limited_total", scope="resend_cooldown"),
-    }
+    after = await counters()
     assert {k: after[k] - before[k] for k in before} == {
         "started": 2,
         "approved": 1,
