@@ -6,6 +6,7 @@ import argparse
 import base64
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -64,9 +65,16 @@ def worker_app() -> Any:
     return create_app(settings)
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:  # noqa: ARG001
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn  # noqa: PLC0415
 
+    # uvicorn handles SIGTERM itself (stop accepting, finish requests, lifespan shutdown), then
+    # raises the signal again with the handler found at start: a graceful stop exits 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     logging.basicConfig(level=settings.log_level, format=_LOG_FORMAT)
     if not settings.production:
         key = settings.dev_api_key.reveal().decode() if settings.dev_api_key else "(from config)"
@@ -81,7 +89,9 @@ def serve(settings: Settings) -> None:
         "log_level": settings.log_level.lower(),
         "access_log": False,
         "proxy_headers": False,
-        "timeout_graceful_shutdown": int(settings.shutdown_deadline),
+        # Half the deadline for in-flight requests, a quarter for the lane's queued sends (app.py),
+        # the rest for handing unfinished sends back and exiting.
+        "timeout_graceful_shutdown": max(1, int(settings.shutdown_deadline / 2)),
     }
     if settings.workers == 1:
         from otpservice.app import create_app  # noqa: PLC0415

@@ -22,14 +22,16 @@ from otpservice.api.problems import internal_error_handler, problem_details_plug
 from otpservice.api.request_metrics import RequestMetrics
 from otpservice.api.webhooks import delivery_reports
 from otpservice.hashing import CodeHasher
-from otpservice.lane import SendLane
+from otpservice.lane import SendLane, consumer_name
 from otpservice.providers.base import SmsGateway
 from otpservice.providers.factory import build_gateway
 from otpservice.service import OtpService
 from otpservice.settings import Settings
 from otpservice.store.connection import RedisClient, connect
 from otpservice.store.keys import Keyspace
+from otpservice.store.lane_store import LaneStore
 from otpservice.store.redis_store import VerificationStore
+from otpservice.views import event_fragment
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +61,26 @@ def create_app(
         sms = gateway if gateway is not None else build_gateway(settings)
         store = VerificationStore(client, Keyspace(settings.pepper), settings.redis_timeout)
         hasher = CodeHasher(settings.argon2, settings.pepper, settings.hash_threads)
-        lane = SendLane(sms)
+        lane = SendLane(sms, LaneStore(store, consumer_name()), settings.lane)
         service = OtpService(settings, store, hasher, lane, sms.name)
 
         if settings.redis_url is not None:
             for warning in await store.durability_warnings():
                 log.warning("Redis: %s", warning)
-        lane.start(service.record_send_outcome)
+        lane.start(
+            service.record_send_outcome,
+            service.reclaim,
+            expired_event=event_fragment("failed", sms.name, "expired_before_send"),
+            retention_ms=settings.retention_seconds * 1000,
+        )
         app.state.service = service
         app.state.gateway = sms
         app.state.lane = lane
         try:
             yield
         finally:
-            await lane.stop(grace=5.0)
+            # The server has already spent up to half the deadline on in-flight requests.
+            await lane.stop(grace=settings.shutdown_deadline / 4)
             await sms.aclose()
             hasher.shutdown()
             if redis is None:

@@ -69,13 +69,28 @@ RATE_LIMITED = Counter(
     " max_sends.",
     ["scope"],
 )
+# The lane lives in Redis: every process measures all of it, so processes are not summed.
 LANE_DEPTH = Gauge(
-    "otp_lane_depth", "SMS sends waiting in the priority lane.", multiprocess_mode="livesum"
+    "otp_lane_depth",
+    "SMS sends in the priority lane not yet finished (queued or with the provider), all processes.",
+    multiprocess_mode="livemax",
 )
 LANE_OLDEST_SECONDS = Gauge(
     "otp_lane_oldest_pending_seconds",
-    "Age of the oldest send waiting in the priority lane.",
+    "Age of the oldest unfinished send in the priority lane.",
     multiprocess_mode="livemax",
+)
+LANE_REDELIVERIES = Counter(
+    "otp_lane_redeliveries_total",
+    "Sends claimed from a process that stopped or stalled and submitted again: each may reach"
+    " the phone twice.",
+    ["provider"],
+)
+LANE_DROPPED = Counter(
+    "otp_lane_dropped_total",
+    "Claimed sends not submitted: expired (code no longer valid; delivery recorded failed),"
+    " stale (verification finished, gone or resent meanwhile).",
+    ["reason"],
 )
 CIRCUIT_STATE = Gauge(
     "otp_provider_circuit_state",
@@ -133,8 +148,18 @@ def count_rate_limited(scope: str) -> None:
 
 
 @never_raises
-def count_send(provider: str, outcome: str) -> None:
-    SENDS.labels(provider, LANE, outcome).inc()
+def count_send(provider: str, outcome: str, count: int = 1) -> None:
+    SENDS.labels(provider, LANE, outcome).inc(count)
+
+
+@never_raises
+def count_redelivery(provider: str) -> None:
+    LANE_REDELIVERIES.labels(provider).inc()
+
+
+@never_raises
+def count_lane_dropped(reason: str, count: int) -> None:
+    LANE_DROPPED.labels(reason).inc(count)
 
 
 @never_raises

@@ -29,8 +29,10 @@ from otpservice.hashing import SALT_BYTES, CodeHasher, matching_digest
 from otpservice.lane import SendJob, SendLane
 from otpservice.providers.base import SmsMessage, SubmitReceipt
 from otpservice.providers.dlr import RawReport
+from otpservice.sealing import CodeSealer
 from otpservice.settings import Settings, Tenant
 from otpservice.store.keys import Keyspace, NumberKeys, VerificationKeys
+from otpservice.store.lane_store import ClaimedSend
 from otpservice.store.redis_store import SendCommit, SendRequest, VerificationStore
 from otpservice.views import CheckView, VerificationView, event_fragment, view_from_record
 
@@ -56,6 +58,8 @@ class OtpService:
         self.hasher = hasher
         self.lane = lane
         self.provider_name = provider_name
+        self.sealer = CodeSealer(settings.pepper)
+        self._tenants = {t.name: t for t in settings.tenants}
 
     # --- start and resend -------------------------------------------------------------------
 
@@ -152,6 +156,7 @@ class OtpService:
             self._raise_for_send_verdict(check.verdict, check.wait_ms)
             existing = check.rand if check.verdict == "resend" else ""
             salt = check.salt if existing else secrets.token_bytes(SALT_BYTES)
+            new_rand = self.keys.new_rand()
             code = generate_code(policy.code_length)
             digest = await self.hasher.hash_code_async(code, salt)
             commit = await self.store.send_commit(
@@ -161,6 +166,9 @@ class OtpService:
                     destination=destination,
                     mode=mode,
                     existing=existing,
+                    new_rand=new_rand,
+                    # The script keeps `existing` or creates `new_rand`, or answers conflict.
+                    sealed_code=self.sealer.seal(code, number.tag + (existing or new_rand)),
                     salt=salt,
                     digest=digest,
                     locale=locale,
@@ -193,6 +201,8 @@ class OtpService:
         destination: Destination,
         mode: Literal["number", "id"],
         existing: str,
+        new_rand: str,
+        sealed_code: bytes,
         salt: bytes,
         digest: bytes,
         locale: str,
@@ -204,7 +214,7 @@ class OtpService:
             mode=mode,
             tenant=tenant.name,
             expected_rand=existing,
-            new_rand=self.keys.new_rand(),
+            new_rand=new_rand,
             salt=salt,
             digest=digest,
             sends_per_hour=policy.limits.sends_per_number_per_hour,
@@ -223,6 +233,8 @@ class OtpService:
             queued_event=event_fragment("queued", self.provider_name),
             locale=locale,
             app_hash=app_hash,
+            sealed_code=sealed_code,
+            consumer=self.lane.consumer,
         )
 
     def _queue_send(
@@ -236,13 +248,48 @@ class OtpService:
         locale: str,
         app_hash: str,
     ) -> VerificationView:
-        keys = number.verification(commit.rand, tenant.name)
+        keys = number.verification(commit.rand)
         # The response shows the `queued` event the script just stored, as GET would.
         sends = int(commit.fields.get("sn", b"0"))
         queued = b'{"at":%d,"send":%d,' % (commit.now_ms, sends) + event_fragment(
             "queued", self.provider_name
         )
         view = view_from_record(keys.id, commit.fields, commit.now_ms, [queued])
+        remaining = max(0.0, (view.expires_ms - commit.now_ms) / 1000)
+        self.lane.enqueue(
+            SendJob(
+                verification_id=keys.id,
+                send=view.sends,
+                region=destination.region,
+                message=self._message(
+                    tenant,
+                    keys.id,
+                    view.sends,
+                    to=destination.e164,
+                    code=code,
+                    locale=locale,
+                    app_hash=app_hash,
+                    remaining=remaining,
+                ),
+                deadline=time.monotonic() + remaining,
+                shard=keys.shard,
+                entry=commit.entry,
+            )
+        )
+        return view
+
+    def _message(
+        self,
+        tenant: Tenant,
+        verification_id: str,
+        send: int,
+        *,
+        to: str,
+        code: str,
+        locale: str,
+        app_hash: str,
+        remaining: float,
+    ) -> SmsMessage:
         text = message.render_sms(
             self._template(tenant, locale),
             code=code,
@@ -251,25 +298,53 @@ class OtpService:
             webotp_domain=tenant.webotp_domain,
             app_hash=app_hash or None,
         )
-        remaining = max(0.0, (view.expires_ms - commit.now_ms) / 1000)
-        sms = SmsMessage(
-            to=destination.e164,
+        return SmsMessage(
+            to=to,
             text=text,
             sender=tenant.sender,
-            external_id=f"{keys.id}-{view.sends}",
+            external_id=f"{verification_id}-{send}",
             validity_seconds=int(remaining),
             webhook_url=self._webhook_url(),
         )
-        self.lane.enqueue(
-            SendJob(
-                verification_id=keys.id,
-                send=view.sends,
-                region=destination.region,
-                message=sms,
-                deadline=time.monotonic() + remaining,
+
+    async def reclaim(self, claimed: ClaimedSend) -> SendJob | None:
+        """A send another process left unfinished, rebuilt to be submitted by this one; None
+        (and its delivery recorded failed) when that cannot be done."""
+        tenant = self._tenants.get(claimed.tenant)
+        code = self.sealer.open(claimed.sealed_code, claimed.verification_id)
+        if tenant is None or code is None:
+            # The tenant left the configuration, or the pepper changed: the code is lost.
+            log.warning("a claimed lane send cannot be rebuilt (tenant or pepper changed)")
+            metrics.count_send(self.provider_name, "failed")
+            await self.record_delivery(
+                provider=self.provider_name,
+                verification_id=claimed.verification_id,
+                send=claimed.send,
+                status=delivery.DeliveryStatus.FAILED,
+                provider_status="unrecoverable_lane_entry",
+                lane=(claimed.shard, claimed.entry),
             )
+            return None
+        remaining = max(0.0, (claimed.expires_ms - claimed.now_ms) / 1000)
+        return SendJob(
+            verification_id=claimed.verification_id,
+            send=claimed.send,
+            region=claimed.region,
+            message=self._message(
+                tenant,
+                claimed.verification_id,
+                claimed.send,
+                to=claimed.to,
+                code=code,
+                locale=claimed.locale or tenant.default_locale,
+                app_hash=claimed.app_hash,
+                remaining=remaining,
+            ),
+            deadline=time.monotonic() + remaining,
+            shard=claimed.shard,
+            entry=claimed.entry,
+            redelivered=True,
         )
-        return view
 
     def _raise_for_send_verdict(self, verdict: str, wait_ms: int) -> None:
         if verdict in {"new", "resend", "ok", "conflict"}:
@@ -304,12 +379,12 @@ class OtpService:
             if keys is None:
                 metrics.count_check("not_found")
                 raise VerificationNotFound
-            failed_key = self.keys.failed_checks_for(keys)
+            number = NumberKeys(keys.tag, tenant.name)
             begin = await self.store.check_begin(
                 mode="id",
                 lookup_key=keys.record,
-                failed_checks_key=failed_key,
-                record_prefix=NumberKeys(keys.tag, tenant.name).record_prefix,
+                failed_checks_key=number.failed_checks,
+                record_prefix=number.record_prefix,
                 tenant=tenant.name,
                 rand=keys.rand,
                 failed_limit=limits.failed_checks_per_number,
@@ -318,11 +393,10 @@ class OtpService:
         else:
             assert to is not None
             number = self.keys.number(parse_destination(to).e164, tenant.name)
-            failed_key = number.failed_checks
             begin = await self.store.check_begin(
                 mode="number",
                 lookup_key=number.index,
-                failed_checks_key=failed_key,
+                failed_checks_key=number.failed_checks,
                 record_prefix=number.record_prefix,
                 tenant=tenant.name,
                 rand="",
@@ -334,12 +408,12 @@ class OtpService:
         if begin.verdict == "not_found":
             metrics.count_check("not_found")
             raise VerificationNotFound
-        keys = NumberKeys(_tag_of(failed_key), tenant.name).verification(begin.rand, tenant.name)
+        keys = number.verification(begin.rand)
         candidate = await self.hasher.hash_code_async(code, begin.salt)
         stored = [begin.current] + ([begin.previous] if begin.previous else [])
         found = matching_digest(candidate, stored)
         matched_send = begin.sends - found if found >= 0 else 0
-        finish = await self.store.check_finish(keys, failed_key, matched_send)
+        finish = await self.store.check_finish(keys, number.failed_checks, matched_send)
         if finish.verdict == "not_found":
             metrics.count_check("not_found")
             raise VerificationNotFound
@@ -413,8 +487,10 @@ class OtpService:
         status: delivery.DeliveryStatus,
         provider_status: str | None = None,
         error_code: str | None = None,
+        lane: tuple[int, str] | None = None,
     ) -> bool:
-        """Record one delivery event; False when the message is unknown."""
+        """Record one delivery event; False when the message is unknown. `lane`: the send's
+        lane entry (shard, entry id), acknowledged in the same step."""
         keys = self.keys.verification(verification_id, "")
         if keys is None:
             return False
@@ -425,6 +501,7 @@ class OtpService:
             event=event_fragment(status.value, provider, provider_status, error_code),
             lifts_cooldown=status in delivery.RESEND_UNLOCKING,
             retention_ms=self.settings.retention_seconds * 1000,
+            lane_entry=lane[1] if lane else None,
         )
         if update.verdict == "unmatched":
             return False
@@ -458,6 +535,7 @@ class OtpService:
             status=status,
             provider_status=provider_status,
             error_code=error_code,
+            lane=(job.shard, job.entry) if job.entry else None,
         )
         if receipt is not None and receipt.provider_message_id:
             # Providers that match reports by their own id (Flowstates) need this index.
@@ -504,7 +582,3 @@ def _short(value: str | None, limit: int = 64) -> str | None:
 
 def _seconds(wait_ms: int) -> int:
     return max(1, -(-int(wait_ms) // 1000))
-
-
-def _tag_of(key: str) -> str:
-    return key[key.index("{") + 1 : key.index("}")]

@@ -109,6 +109,18 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Weighted outcomes of sandbox sends: delivered, undelivered, expired, rejected or none."""
 
 
+class LaneSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The durable priority lane (lane.py)."""
+
+    concurrency: int = 32
+    """Provider calls in flight at once, per process."""
+    visibility_seconds: float = 10.0
+    """A send its process has neither finished nor kept alive for this long is claimed by
+    another process (the owner renews its claim every third of this)."""
+    sweep_seconds: float = 1.0
+    """How often each process claims abandoned sends and refreshes the lane gauges."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     env: Environment
     host: str
@@ -134,6 +146,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Development mode's generated key, shown once at start."""
     shutdown_deadline: float = 20.0
     """Seconds a worker may take to finish in-flight requests after SIGTERM."""
+    lane: LaneSettings = msgspec.field(default_factory=LaneSettings)
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR: set when several worker processes share /metrics."""
 
@@ -219,7 +232,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retention_seconds=reader.integer("OTP_RETENTION_SECONDS", 3600, low=60, high=30 * 86400),
         dev_api_key=dev_key,
         shutdown_deadline=reader.number("OTP_SHUTDOWN_DEADLINE_SECONDS", 20.0, low=1, high=600),
+        lane=_lane(reader),
         metrics_dir=reader.text("PROMETHEUS_MULTIPROC_DIR") or None,
+    )
+
+
+def _lane(reader: _Env) -> LaneSettings:
+    visibility = reader.number("OTP_LANE_VISIBILITY_SECONDS", 10.0, low=1, high=600)
+    sweep = reader.number("OTP_LANE_SWEEP_SECONDS", 1.0, low=0.05, high=60)
+    if sweep >= visibility:
+        raise ConfigError("OTP_LANE_SWEEP_SECONDS must be shorter than OTP_LANE_VISIBILITY_SECONDS")
+    return LaneSettings(
+        concurrency=reader.integer("OTP_LANE_CONCURRENCY", 32, low=1, high=1024),
+        visibility_seconds=visibility,
+        sweep_seconds=sweep,
     )
 
 

@@ -69,7 +69,13 @@ class CircuitBreaker:
         except ProviderRejected:
             self._closed()
             raise
-        except ProviderUnavailable:
+        except ProviderUnavailable as exc:
+            if exc.reason == "expired":
+                # Decided before any call (the code cannot be carried in time): says nothing
+                # about the provider's health.
+                if probe:
+                    self._probing = False
+                raise
             self._failed(probe=probe)
             raise
         except BaseException:

@@ -44,10 +44,11 @@ class MessageFlowGateway:
 
     async def submit(self, message: SmsMessage) -> SubmitReceipt:
         # MessageFlow counts validity in whole minutes. Rounding up would let the SMS arrive
-        # after the code expired, so round down; nothing left means the code is about to expire.
+        # after the code expired, so round down; nothing left means the code is about to expire:
+        # not a refusal by the provider, so the send ends `failed` (expired), not `rejected`.
         validity_minutes = message.validity_seconds // 60
         if validity_minutes <= 0:
-            raise ProviderRejected("validity_too_short")
+            raise ProviderUnavailable("expired", message="less than a minute of validity left")
         payload: dict[str, Any] = {
             "sender": message.sender,
             "message": message.text,

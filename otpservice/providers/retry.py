@@ -72,6 +72,10 @@ async def submit_until_deadline(
             observe(gateway.name, "rejected", clock() - started)
             raise
         except ProviderUnavailable as exc:
+            if exc.reason == "expired":
+                # The adapter cannot carry the code within its lifetime (MessageFlow's validity
+                # is in whole minutes): no call was made, and none could succeed later.
+                raise
             # An open circuit made no call: nothing to time, and the breaker has its own gauge.
             if exc.reason != "circuit_open":
                 observe(gateway.name, "unavailable", clock() - started)

@@ -1,9 +1,13 @@
 """Every Redis key the service writes, in one place.
 
-All keys of one phone number share the hash tag `{<number tag>}`: the verification record, its
-delivery events, the number's index entry and its send and failed-check limits. So every
-multi-key script touches one hash slot and runs unchanged on Redis Cluster. The tag is an HMAC of
-the E.164 number under a key derived from the pepper: a key name never shows a phone number.
+Keys are grouped into LANE_SHARDS shards, each with its own hash tag `{sNN}`: a number's
+verification records, their delivery events, the number's index entry, its send and failed-check
+limits and the priority lane's stream of that shard all share one hash slot. So every multi-key
+script touches one slot and runs unchanged on Redis Cluster, and storing a code and queueing its
+SMS is one atomic script. The shard and the number's tag come from an HMAC of the E.164 number
+under a key derived from the pepper: a key name never shows a phone number.
+
+The number of shards is part of the key layout: changing it strands every key already written.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from otpservice.settings import Secret
 PREFIX = "otp"
 TAG_LEN = 16
 RAND_LEN = 26
+LANE_SHARDS = 64
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
 _ID_RE = re.compile(rf"^[a-z2-7]{{{TAG_LEN}}}[a-z2-7]{{{RAND_LEN}}}$")
 
 
@@ -26,19 +32,46 @@ def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode().rstrip("=").lower()
 
 
+def shard_of(tag: str) -> int:
+    """The lane shard of a number's tag: its first ten bits, modulo the shard count."""
+    return (_B32.index(tag[0]) * 32 + _B32.index(tag[1])) % LANE_SHARDS
+
+
+def shard_base(shard: int) -> str:
+    return f"{PREFIX}:{{s{shard:02d}}}"
+
+
+def lane_stream(shard: int) -> str:
+    """The priority lane's stream of one shard."""
+    return f"{shard_base(shard)}:lane"
+
+
 class VerificationKeys:
     """The keys of one verification, parsed from or made for its id."""
 
-    __slots__ = ("events", "number_index", "rand", "record", "reports_seen", "tag", "tenant")
+    __slots__ = (
+        "events",
+        "lane",
+        "number_index",
+        "rand",
+        "record",
+        "reports_seen",
+        "shard",
+        "tag",
+        "tenant",
+    )
 
     def __init__(self, tag: str, rand: str, tenant: str) -> None:
         self.tag = tag
         self.rand = rand
         self.tenant = tenant
-        self.record = f"{PREFIX}:{{{tag}}}:v:{rand}"
-        self.events = f"{PREFIX}:{{{tag}}}:e:{rand}"
-        self.reports_seen = f"{PREFIX}:{{{tag}}}:r:{rand}"
-        self.number_index = f"{PREFIX}:{{{tag}}}:n:{tenant}"
+        self.shard = shard_of(tag)
+        base = shard_base(self.shard)
+        self.record = f"{base}:v:{tag}{rand}"
+        self.events = f"{base}:e:{tag}{rand}"
+        self.reports_seen = f"{base}:r:{tag}{rand}"
+        self.number_index = f"{base}:n:{tenant}:{tag}"
+        self.lane = f"{base}:lane"
 
     @property
     def id(self) -> str:
@@ -54,22 +87,29 @@ class NumberKeys:
         "failed_checks",
         "hourly_sends",
         "index",
+        "lane",
         "record_prefix",
+        "shard",
         "tag",
+        "tenant",
     )
 
     def __init__(self, tag: str, tenant: str) -> None:
         self.tag = tag
-        base = f"{PREFIX}:{{{tag}}}"
-        self.index = f"{base}:n:{tenant}"
-        self.hourly_sends = f"{base}:l:{tenant}:sh"
-        self.daily_sends = f"{base}:l:{tenant}:sd"
-        self.failed_checks = f"{base}:l:{tenant}:fc"
-        self.record_prefix = f"{base}:v:"
-        self.events_prefix = f"{base}:e:"
+        self.tenant = tenant
+        self.shard = shard_of(tag)
+        base = shard_base(self.shard)
+        self.index = f"{base}:n:{tenant}:{tag}"
+        self.hourly_sends = f"{base}:l:{tenant}:{tag}:sh"
+        self.daily_sends = f"{base}:l:{tenant}:{tag}:sd"
+        self.failed_checks = f"{base}:l:{tenant}:{tag}:fc"
+        # A verification's keys are these prefixes followed by its rand.
+        self.record_prefix = f"{base}:v:{tag}"
+        self.events_prefix = f"{base}:e:{tag}"
+        self.lane = f"{base}:lane"
 
-    def verification(self, rand: str, tenant: str) -> VerificationKeys:
-        return VerificationKeys(self.tag, rand, tenant)
+    def verification(self, rand: str) -> VerificationKeys:
+        return VerificationKeys(self.tag, rand, self.tenant)
 
 
 class Keyspace:
@@ -93,9 +133,6 @@ class Keyspace:
         if not _ID_RE.match(verification_id):
             return None
         return VerificationKeys(verification_id[:TAG_LEN], verification_id[TAG_LEN:], tenant)
-
-    def failed_checks_for(self, keys: VerificationKeys) -> str:
-        return f"{PREFIX}:{{{keys.tag}}}:l:{keys.tenant}:fc"
 
     def ip_bucket(self, tenant: str, ip: str) -> str:
         return f"{PREFIX}:{{i{self._tag(b'i:', ip)}}}:l:{tenant}:ip"

@@ -24,6 +24,8 @@ from otpservice.store.scripts import register_scripts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ScriptCall = tuple[str, list[str], list[Any]]
+"""(script name, keys, args)"""
 
 SendVerdict = Literal["new", "resend", "not_found", "max_sends", "too_soon", "hour", "day"]
 
@@ -42,6 +44,8 @@ class SendCommit(msgspec.Struct, frozen=True):
     created: bool = False
     now_ms: int = 0
     fields: dict[str, bytes] = msgspec.field(default_factory=dict)
+    entry: str = ""
+    """The send's entry in its shard's lane stream, claimed by this process."""
 
 
 class SendRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +73,10 @@ class SendRequest(msgspec.Struct, frozen=True, kw_only=True):
     queued_event: bytes
     locale: str
     app_hash: str
+    sealed_code: bytes
+    """The code, sealed for the lane stream (sealing.py)."""
+    consumer: str
+    """This process' consumer name in the lane's group."""
 
 
 class CheckBegin(msgspec.Struct, frozen=True):
@@ -137,7 +145,7 @@ class VerificationStore:
         self._timeout = timeout
         self._scripts = register_scripts(client)
 
-    async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
+    async def call(self, operation: str, awaitable: Awaitable[T]) -> T:
         try:
             async with asyncio.timeout(self._timeout):
                 result = await awaitable
@@ -150,16 +158,16 @@ class VerificationStore:
         metrics.store_result(operation, ok=True)
         return result
 
-    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return await self._call(name, self._scripts[name](keys=list(keys), args=list(args)))
+    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return await self.call(name, self._scripts[name](keys=list(keys), args=list(args)))
 
     async def ping(self) -> bool:
-        return bool(await self._call("ping", self.client.ping()))
+        return bool(await self.call("ping", self.client.ping()))
 
     async def durability_warnings(self) -> list[str]:
         """What in the server's configuration could lose codes or limits (checked at start)."""
         try:
-            config = await self._call("config_get", self.client.config_get("*"))
+            config = await self.call("config_get", self.client.config_get("*"))
         except (ServiceUnavailable, redis_errors.ResponseError):
             # Managed services often refuse CONFIG: say so rather than guess.
             return ["could not read the Redis configuration (CONFIG GET refused or unreachable)"]
@@ -179,7 +187,7 @@ class VerificationStore:
 
     async def take_rate(self, bucket: str, limit: int, period_ms: int) -> int:
         """Take one event from a bucket; the milliseconds to wait, 0 when taken."""
-        return int(await self._script("rate_take", [bucket], [limit, period_ms]))
+        return int(await self.script("rate_take", [bucket], [limit, period_ms]))
 
     async def send_check(
         self,
@@ -211,47 +219,62 @@ class VerificationStore:
         ]
         wait = 0
         if rate is None:
-            raw = await self._script("send_check", keys, args)
+            raw = await self.script("send_check", keys, args)
         elif isinstance(self.client, Redis):
             # One round trip for both: the bucket and the number live in different slots, so
             # they cannot be one script, but one server pipelines them.
-            wait, raw = await self._call("send_check", self._pipelined(rate, keys, args))
+            bucket, limit, period_ms = rate
+            wait, raw = await self.call(
+                "send_check",
+                self.pipelined(
+                    [("rate_take", [bucket], [limit, period_ms]), ("send_check", keys, args)]
+                ),
+            )
         else:
             # Redis Cluster: the two keys may sit on different nodes.
             wait = await self.take_rate(*rate)
-            raw = await self._script("send_check", keys, args)
+            raw = await self.script("send_check", keys, args)
         check = SendCheck(_s(raw[0]), int(raw[1]), _s(raw[2]), bytes(raw[3]))  # type: ignore[arg-type]
         return int(wait), check
 
-    async def _pipelined(
-        self, rate: tuple[str, int, int], keys: list[str], args: list[Any]
-    ) -> list[Any]:
-        bucket, limit, period_ms = rate
-        calls = [
-            (self._scripts["rate_take"], [bucket], [limit, period_ms]),
-            (self._scripts["send_check"], keys, args),
-        ]
+    async def pipelined(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Several scripts in one round trip on one server (not Cluster: slots may differ).
+        Unbounded: callers wrap it in call()."""
         assert isinstance(self.client, Redis)
         async with self.client.pipeline(transaction=False) as pipe:
             # Plain EVALSHA: a Pipeline given Script objects would first ask SCRIPT EXISTS,
             # costing the round trip this pipeline saves.
-            for script, call_keys, call_args in calls:
+            for name, call_keys, call_args in calls:
+                script = self._scripts[name]
                 pipe.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
             results = list(await pipe.execute(raise_on_error=False))
         for index, result in enumerate(results):
             if isinstance(result, redis_errors.NoScriptError):
                 # Redis restarted or failed over: this call alone again, which loads the script.
-                script, call_keys, call_args = calls[index]
-                results[index] = await script(keys=call_keys, args=call_args)
+                name, call_keys, call_args = calls[index]
+                results[index] = await self._scripts[name](keys=call_keys, args=call_args)
             elif isinstance(result, Exception):
                 raise result
         return results
 
+    async def scripts(self, operation: str, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Several scripts: pipelined on one server, concurrent on a Cluster. Bounded."""
+        if isinstance(self.client, Redis):
+            return await self.call(operation, self.pipelined(calls))
+        return list(
+            await self.call(
+                operation,
+                asyncio.gather(
+                    *(self._scripts[n](keys=list(k), args=list(a)) for n, k, a in calls)
+                ),
+            )
+        )
+
     async def send_commit(self, number: NumberKeys, request: SendRequest) -> SendCommit:
         r = request
-        raw = await self._script(
+        raw = await self.script(
             "send_commit",
-            [number.index, number.hourly_sends, number.daily_sends],
+            [number.index, number.hourly_sends, number.daily_sends, number.lane],
             [
                 r.mode,
                 r.tenant,
@@ -277,6 +300,9 @@ class VerificationStore:
                 r.queued_event,
                 r.locale,
                 r.app_hash,
+                number.tag,
+                r.sealed_code,
+                r.consumer,
             ],
         )
         verdict = _s(raw[0])
@@ -287,6 +313,7 @@ class VerificationStore:
                 created=_s(raw[2]) == "1",
                 now_ms=int(raw[3]),
                 fields=_fields(raw[4]),
+                entry=_s(raw[5]),
             )
         return SendCommit(verdict, wait_ms=int(raw[1]))  # type: ignore[arg-type]
 
@@ -302,7 +329,7 @@ class VerificationStore:
         failed_limit: int,
         failed_window_ms: int,
     ) -> CheckBegin:
-        raw = await self._script(
+        raw = await self.script(
             "check_begin",
             [lookup_key, failed_checks_key],
             [mode, tenant, record_prefix, rand, failed_limit, failed_window_ms],
@@ -325,7 +352,7 @@ class VerificationStore:
     async def check_finish(
         self, keys: VerificationKeys, failed_checks_key: str, matched_send: int
     ) -> CheckFinish:
-        raw = await self._script(
+        raw = await self.script(
             "check_finish",
             [keys.record, failed_checks_key, keys.number_index],
             [matched_send, keys.rand],
@@ -338,13 +365,13 @@ class VerificationStore:
         return CheckFinish("not_found")
 
     async def cancel(self, keys: VerificationKeys) -> bool:
-        raw = await self._script(
+        raw = await self.script(
             "cancel", [keys.record, keys.number_index], [keys.tenant, keys.rand]
         )
         return _s(raw[0]) == "ok"
 
     async def read(self, keys: VerificationKeys) -> RecordSnapshot | None:
-        raw = await self._script("read", [keys.record, keys.events], [keys.tenant])
+        raw = await self.script("read", [keys.record, keys.events], [keys.tenant])
         if not raw:
             return None
         return RecordSnapshot(int(raw[0]), _fields(raw[1]), [bytes(e) for e in raw[2]])
@@ -358,10 +385,13 @@ class VerificationStore:
         event: bytes,
         lifts_cooldown: bool,
         retention_ms: int,
+        lane_entry: str | None = None,
     ) -> DeliveryUpdate:
-        raw = await self._script(
+        """`lane_entry`: the send's lane entry, acknowledged in the same step."""
+        ack_keys, ack_args = ([keys.lane], [lane_entry]) if lane_entry else ([], [])
+        raw = await self.script(
             "record_delivery",
-            [keys.record, keys.events, keys.reports_seen],
+            [keys.record, keys.events, keys.reports_seen, *ack_keys],
             [
                 send,
                 status,
@@ -370,6 +400,7 @@ class VerificationStore:
                 retention_ms,
                 # Computed here: the embedded store's Lua (fakeredis) has no redis.sha1hex.
                 hashlib.sha256(b"%d|" % send + event).hexdigest()[:24],
+                *ack_args,
             ],
         )
         verdict = _s(raw[0])
@@ -389,7 +420,7 @@ class VerificationStore:
     async def idempotency_reserve(
         self, key: str, fingerprint: str, ttl_ms: int
     ) -> IdempotencyState:
-        raw = await self._script("idempotency_reserve", [key], [fingerprint, ttl_ms])
+        raw = await self.script("idempotency_reserve", [key], [fingerprint, ttl_ms])
         verdict = _s(raw[0])
         if verdict == "replay":
             return IdempotencyState("replay", bytes(raw[1]))
@@ -397,19 +428,19 @@ class VerificationStore:
 
     async def idempotency_complete(self, key: str, fingerprint: str, response: bytes) -> None:
         value = b"d|" + fingerprint.encode() + b"|" + response
-        await self._call("idempotency_complete", self.client.set(key, value, xx=True, keepttl=True))
+        await self.call("idempotency_complete", self.client.set(key, value, xx=True, keepttl=True))
 
     async def idempotency_release(self, key: str) -> None:
-        await self._call("idempotency_release", self.client.delete(key))
+        await self.call("idempotency_release", self.client.delete(key))
 
     async def remember_provider_message(
         self, key: str, verification_id: str, send: int, ttl_ms: int
     ) -> None:
         value = f"{verification_id}:{send}"
-        await self._call("provider_message", self.client.set(key, value, px=ttl_ms))
+        await self.call("provider_message", self.client.set(key, value, px=ttl_ms))
 
     async def lookup_provider_message(self, key: str) -> tuple[str, int] | None:
-        raw = await self._call("provider_message", self.client.get(key))
+        raw = await self.call("provider_message", self.client.get(key))
         if raw is None:
             return None
         verification_id, _, send = _s(raw).partition(":")

@@ -17,6 +17,7 @@ SCRIPT_NAMES = (
     "record_delivery",
     "rate_take",
     "idempotency_reserve",
+    "lane_sweep",
 )
 
 

@@ -93,10 +93,12 @@ async def fresh_verification(store: VerificationStore, *, accepted: bool) -> Ver
             queued_event=event_fragment("queued", "sandbox"),
             locale="pl",
             app_hash="",
+            sealed_code=b"sealed",
+            consumer="property-test",
         ),
     )
     assert commit.verdict == "ok"
-    keys = number.verification(commit.rand, TENANT)
+    keys = number.verification(commit.rand)
     if not accepted:
         return keys
     # What the lane records when the provider accepts the SMS.
@@ -107,6 +109,7 @@ async def fresh_verification(store: VerificationStore, *, accepted: bool) -> Ver
         event=event_fragment("submitted", "sandbox", "accepted"),
         lifts_cooldown=False,
         retention_ms=3_600_000,
+        lane_entry=commit.entry,
     )
     assert (receipt.verdict, receipt.current) == ("recorded", "submitted")
     return keys

@@ -146,10 +146,10 @@ async def test_validity_is_the_whole_minutes_left_never_more(
 async def test_a_code_with_less_than_a_minute_left_is_not_sent(make_gateway, seconds: int) -> None:
     gateway, recorder = make_gateway(envelope(200, OK))
 
-    with pytest.raises(ProviderRejected) as caught:
+    with pytest.raises(ProviderUnavailable) as caught:
         await gateway.submit(sms(validity_seconds=seconds))
 
-    assert caught.value.reason == "validity_too_short"
+    assert caught.value.reason == "expired"
     assert recorder.requests == []
 
 

@@ -3,9 +3,15 @@
 -- ARGV[1] send number   ARGV[2] normalised status   ARGV[3] event fragment (JSON object minus '{')
 -- ARGV[4] '1' when this status lifts the resend cooldown   ARGV[5] retention ms after expiry
 -- ARGV[6] fingerprint of the report (send, status, provider fields) for duplicate detection
+-- KEYS[4], ARGV[7] (only when the lane records what the provider answered): the shard's lane
+--   stream and the send's entry, acknowledged and deleted in the same step
 -- Returns {'unmatched'} | {'duplicate'} |
 --         {'recorded', previous_status, current_status, submitted_ms or '', region, provider, now_ms}
 local now = now_ms()
+if KEYS[4] then
+  redis.call('XACK', KEYS[4], 'lane', ARGV[7])
+  redis.call('XDEL', KEYS[4], ARGV[7])
+end
 local f = redis.call('HMGET', KEYS[1], 'sn', 'ds', 'sa', 'cc', 'pv', 'st', 'ex')
 if not f[1] then return {'unmatched'} end
 local send = tonumber(ARGV[1])

@@ -1,6 +1,9 @@
 -- Store a new code atomically: create the verification or resend on the open one, take the
--- number's send buckets, set every TTL and record the `queued` delivery event.
+-- number's send buckets, set every TTL, record the `queued` delivery event, and queue the SMS
+-- in the shard's lane stream, claimed at once by the calling process (which sends it and
+-- acknowledges it; if that process dies, another one claims the entry after a while).
 -- KEYS[1] number index   KEYS[2] hourly sends bucket   KEYS[3] daily sends bucket
+-- KEYS[4] the shard's lane stream
 -- ARGV[1] mode 'number'|'id'   ARGV[2] tenant   ARGV[3] record key prefix
 -- ARGV[4] rand the pre-check saw ('' = none)   ARGV[5] rand for a new verification
 -- ARGV[6] salt (new verification)   ARGV[7] digest of the new code
@@ -9,8 +12,10 @@
 -- ARGV[15] retention ms after expiry   ARGV[16] E.164 number   ARGV[17] region
 -- ARGV[18] client_ref   ARGV[19] accept previous code '1'|'0'   ARGV[20] provider
 -- ARGV[21] events key prefix   ARGV[22] queued event fragment (JSON object minus '{')
--- ARGV[23] locale   ARGV[24] Android app hash ('' = none)
--- Returns {'ok', rand, created '1'|'0', now_ms, {field, value, ...}} or {verdict, wait_ms} as
+-- ARGV[23] locale   ARGV[24] Android app hash ('' = none)   ARGV[25] number tag
+-- ARGV[26] the code, sealed (sealing.py)   ARGV[27] consumer name of the calling process
+-- Returns {'ok', rand, created '1'|'0', now_ms, {field, value, ...}, lane entry id} or
+-- {verdict, wait_ms} as
 -- send_check does, or {'conflict', 0}
 -- when another request changed the verification since the pre-check (the caller starts over).
 local now = now_ms()
@@ -66,4 +71,17 @@ redis.call('HDEL', vkey, 'sa')
 redis.call('PEXPIREAT', vkey, fmt(keep_until))
 redis.call('SET', KEYS[1], rand, 'PX', ttl)
 push_event(ARGV[21] .. rand, '"send":' .. sends .. ',' .. ARGV[22], now, keep_until)
-return {'ok', rand, created, fmt(now), redis.call('HGETALL', vkey)}
+
+local lane = KEYS[4]
+if redis.call('EXISTS', lane) == 0 then
+  redis.call('XGROUP', 'CREATE', lane, 'lane', '0', 'MKSTREAM')
+end
+local entry = redis.call('XADD', lane, '*',
+  'v', ARGV[25] .. rand, 'n', sends, 'x', fmt(expires), 'c', ARGV[26])
+-- Every entry is claimed by the script that added it, so the next undelivered one is this one.
+redis.call('XREADGROUP', 'GROUP', 'lane', ARGV[27], 'COUNT', '1', 'STREAMS', lane, '>')
+-- The stream outlives its newest entry's code by a minute; an idle shard's stream goes away.
+if redis.call('PTTL', lane) < expires - now + 60000 then
+  redis.call('PEXPIREAT', lane, fmt(expires + 60000))
+end
+return {'ok', rand, created, fmt(now), redis.call('HGETALL', vkey), entry}
