@@ -5,7 +5,8 @@ SendRequest and VerificationStore.send_commit turns it into keys and ARGV, exact
 through a store whose script call only captures them. They are then sent as pipelined EVALSHA of
 the real send_commit script, with a fixed digest (no argon2: the point is Redis' state, not the
 hashing). Each entry is a complete pending verification of the benchmark tenant: record, queued
-event, number index and the number's send buckets, with the service's TTLs.
+event, number index and the number's send buckets, with the service's TTLs; its lane entry is
+acknowledged and deleted at once, as after the provider took the SMS.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from typing import Any
 import redis
 
 from otpservice.domain.phone import Destination
+from otpservice.lane import SendLane
 from otpservice.service import OtpService
 from otpservice.settings import Settings
 from otpservice.store.keys import Keyspace
+from otpservice.store.lane_store import LaneStore
 from otpservice.store.redis_store import VerificationStore
 from otpservice.store.scripts import script_source
 
 FIXED_DIGEST = bytes(range(32))
-_CANNED_OK = [b"ok", b"x", b"1", b"0", []]
+_CANNED_OK = [b"ok", b"x", b"1", b"0", [], b"0-1"]
+_SEALED = bytes(38)  # a sealed 6-digit code's size; the entry is acknowledged at once anyway
 
 
 class _CapturingStore(VerificationStore):
@@ -33,7 +37,7 @@ class _CapturingStore(VerificationStore):
 
     captured: tuple[list[str], list[Any]] = ([], [])
 
-    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:  # noqa: ARG002
+    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:  # noqa: ARG002
         self.captured = (list(keys), list(args))
         return _CANNED_OK
 
@@ -59,12 +63,13 @@ class PendingInserter:
         self.keyspace = Keyspace(settings.pepper)
         self.tenant = settings.tenants[0]
         self.store = _CapturingStore(self.client, self.keyspace, 1.0)  # type: ignore[arg-type]
-        # hasher and lane are never touched by _send_request.
+        # The hasher is never touched by _send_request; the lane only names its consumer.
+        lane = SendLane(None, LaneStore(self.store, "bench-pending"))  # type: ignore[arg-type]
         self.service = OtpService(
             settings,
             self.store,
             None,  # type: ignore[arg-type]
-            None,  # type: ignore[arg-type]
+            lane,
             settings.provider.name,
         )
         self.sha = self.client.script_load(script_source("send_commit"))
@@ -77,6 +82,8 @@ class PendingInserter:
             destination=Destination(e164=e164, region="PL", number_type="MOBILE"),
             mode="number",
             existing="",
+            new_rand=self.keyspace.new_rand(),
+            sealed_code=_SEALED,
             salt=os.urandom(16),
             digest=FIXED_DIGEST,
             locale="pl",
@@ -99,14 +106,22 @@ class PendingInserter:
                 raise TimeoutError(f"bulk insert passed {time_limit} s at {index - start}/{count}")
             pipe = self.client.pipeline(transaction=False)
             stop = min(end, index + batch)
+            lanes = []
             for i in range(index, stop):
                 keys, args = self.args_for(i)
+                lanes.append(keys[3])
                 pipe.evalsha(self.sha, len(keys), *keys, *args)
-            for reply in pipe.execute(raise_on_error=False):
+            # Each send is claimed by the script; here nothing sends it, so acknowledge it as a
+            # dispatcher would once the provider answered: pending verifications, empty lane.
+            acks = self.client.pipeline(transaction=False)
+            for lane, reply in zip(lanes, pipe.execute(raise_on_error=False), strict=True):
                 if isinstance(reply, list) and reply and reply[0] == b"ok":
                     ok += 1
+                    acks.xack(lane, "lane", reply[5])
+                    acks.xdel(lane, reply[5])
                 else:
                     failed += 1
+            acks.execute()
             index = stop
         return {"inserted": ok, "failed": failed, "seconds": round(time.perf_counter() - began, 3)}
 

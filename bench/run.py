@@ -438,6 +438,9 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 CONNECTION_SETUP = {"HELLO", "CLIENT", "AUTH", "SELECT", "PING", "READONLY"}
 # Scripts the send lane runs after the response (the provider accepted: status `submitted`).
 BACKGROUND_SCRIPTS = {"record_delivery"}
+# The lane's own timers in every process, on no request's path: the sweep (one pipeline of one
+# script per shard, so one read per LANE_SHARDS scripts) and the renewal of claims (XCLAIM).
+SWEEP_SCRIPT = "lane_sweep"
 
 
 async def redis_counts(
@@ -510,19 +513,26 @@ async def redis_counts(
         counts: Counter[str], before: dict[str, int], after: dict[str, int]
     ) -> dict[str, Any]:
         top = {k: v for k, v in counts.items() if not k.startswith(("in-script", "setup"))}
+        from otpservice.store.keys import LANE_SHARDS  # noqa: PLC0415
+
         background = sum(
             v
             for k, v in top.items()
             if k.startswith("EVALSHA ") and k.split()[1] in BACKGROUND_SCRIPTS
         )
+        sweeps = top.pop(f"EVALSHA {SWEEP_SCRIPT}", 0)
+        renewals = top.pop("XCLAIM", 0)
+        timers = round(sweeps / LANE_SHARDS) + renewals
         setup = sum(v for k, v in counts.items() if k.startswith("setup"))
         # Server reads between the two probes: minus the two INFO reads of the closing probe,
-        # the connection set-ups and the lane's calls after the response (one read each).
-        reads = after["reads"] - before["reads"] - 2 - setup - background
+        # the connection set-ups, the lane's calls after the response (one read each) and its
+        # timers.
+        reads = after["reads"] - before["reads"] - 2 - setup - background - timers
         return {
             "round_trips_per_call": round(reads / calls, 3),
             "commands_on_request_path_per_call": round((sum(top.values()) - background) / calls, 3),
             "background_round_trips_per_call": round(background / calls, 3),
+            "lane_timer_round_trips": timers,
             "top_level": {k: round(v / calls, 3) for k, v in sorted(top.items())},
             "in_script": {
                 k.split()[1]: round(v / calls, 3)
