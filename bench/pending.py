@@ -109,7 +109,7 @@ class PendingInserter:
             lanes = []
             for i in range(index, stop):
                 keys, args = self.args_for(i)
-                lanes.append(keys[3])
+                lanes.append(keys[1])
                 pipe.evalsha(self.sha, len(keys), *keys, *args)
             # Each send is claimed by the script; here nothing sends it, so acknowledge it as a
             # dispatcher would once the provider answered: pending verifications, empty lane.

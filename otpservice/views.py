@@ -55,16 +55,15 @@ def event_fragment(
     provider_status: str | None = None,
     error_code: str | None = None,
 ) -> bytes:
-    """An event as the Lua scripts store it: a JSON object minus its '{' (they prepend time)."""
-    body = msgspec.json.encode(
-        {
-            "status": status,
-            "provider": provider,
-            "provider_status": provider_status,
-            "error_code": error_code,
-        }
-    )
-    return body[1:]
+    """An event as the Lua scripts store it: a JSON object minus its '{' (they prepend time).
+    Empty fields are left out: every pending verification keeps its events in Redis."""
+    fields = {
+        "status": status,
+        "provider": provider,
+        "provider_status": provider_status,
+        "error_code": error_code,
+    }
+    return msgspec.json.encode({k: v for k, v in fields.items() if v is not None})[1:]
 
 
 def view_from_record(

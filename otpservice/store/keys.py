@@ -82,10 +82,8 @@ class NumberKeys:
     """The keys of one phone number within one tenant."""
 
     __slots__ = (
-        "daily_sends",
         "events_prefix",
         "failed_checks",
-        "hourly_sends",
         "index",
         "lane",
         "record_prefix",
@@ -100,8 +98,7 @@ class NumberKeys:
         self.shard = shard_of(tag)
         base = shard_base(self.shard)
         self.index = f"{base}:n:{tenant}:{tag}"
-        self.hourly_sends = f"{base}:l:{tenant}:{tag}:sh"
-        self.daily_sends = f"{base}:l:{tenant}:{tag}:sd"
+        """A hash: the number's open verification and its hourly and daily send buckets."""
         self.failed_checks = f"{base}:l:{tenant}:{tag}:fc"
         # A verification's keys are these prefixes followed by its rand.
         self.record_prefix = f"{base}:v:{tag}"

@@ -205,7 +205,7 @@ class VerificationStore:
     ) -> tuple[int, SendCheck]:
         """The read-only pre-check of a send, after taking from `rate` (bucket, limit, period
         ms) when given: (milliseconds to wait for that bucket, 0 when taken; the pre-check)."""
-        keys = [number.index, number.hourly_sends, number.daily_sends]
+        keys = [number.index]
         args = [
             mode,
             tenant,
@@ -274,7 +274,7 @@ class VerificationStore:
         r = request
         raw = await self.script(
             "send_commit",
-            [number.index, number.hourly_sends, number.daily_sends, number.lane],
+            [number.index, number.lane],
             [
                 r.mode,
                 r.tenant,
@@ -374,7 +374,8 @@ class VerificationStore:
         raw = await self.script("read", [keys.record, keys.events], [keys.tenant])
         if not raw:
             return None
-        return RecordSnapshot(int(raw[0]), _fields(raw[1]), [bytes(e) for e in raw[2]])
+        events = bytes(raw[2])
+        return RecordSnapshot(int(raw[0]), _fields(raw[1]), events.split(b"\n") if events else [])
 
     async def record_delivery(
         self,

@@ -129,7 +129,8 @@ async def report(store: VerificationStore, keys: VerificationKeys, status: Deliv
 
 async def state(store: VerificationStore, keys: VerificationKeys) -> tuple[dict, list]:
     client = store.client
-    return await client.hgetall(keys.record), await client.lrange(keys.events, 0, -1)
+    events = await client.get(keys.events)
+    return await client.hgetall(keys.record), events.split(b"\n") if events else []
 
 
 async def check_sequence(

@@ -115,7 +115,7 @@ async def test_every_key_the_service_writes_expires(make_harness, redis: Redis) 
 
         keys = [key async for key in redis.scan_iter(count=1000)]
         # The session above really wrote every kind of key (else this test proves little).
-        kinds = (b":v:", b":e:", b":n:", b":sh", b":sd", b":fc", b":ip", b":idem")
+        kinds = (b":v:", b":e:", b":n:", b":fc", b":ip", b":idem", b":lane")
         assert all(any(kind in key for key in keys) for kind in kinds), sorted(keys)
         ttls = {key: await redis.pttl(key) for key in keys}
         # -1: the key never expires. -2: it vanished between SCAN and PTTL (it expired: fine).

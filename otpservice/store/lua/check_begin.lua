@@ -1,7 +1,7 @@
 -- First half of a code check, BEFORE argon2: enforce the number's failed-check cap and the
 -- verification's attempt budget, and take one attempt from each (a right code gives the
 -- number's back in check_finish). So no more argon2 runs than attempts, even when concurrent.
--- KEYS[1] number index (mode 'number') or record key (mode 'id')   KEYS[2] failed-checks counter
+-- KEYS[1] the number's key (mode 'number') or record key (mode 'id')   KEYS[2] failed-checks counter
 -- ARGV[1] mode   ARGV[2] tenant   ARGV[3] record key prefix   ARGV[4] rand (mode 'id')
 -- ARGV[5] failed-check limit   ARGV[6] failed-check window ms
 -- Returns {'rate_limited', wait_ms} | {'not_found'} |
@@ -14,7 +14,7 @@ if failed >= tonumber(ARGV[5]) then
   return {'rate_limited', wait}
 end
 local rand = ARGV[4]
-if ARGV[1] == 'number' then rand = redis.call('GET', KEYS[1]) or '' end
+if ARGV[1] == 'number' then rand = redis.call('HGET', KEYS[1], 'r') or '' end
 if rand == '' then return {'not_found'} end
 local vkey = ARGV[3] .. rand
 if not open_record(vkey, ARGV[2], now) then return {'not_found'} end

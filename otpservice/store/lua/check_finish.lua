@@ -1,5 +1,5 @@
 -- Second half of a code check, after argon2: approve at most once, or count the failure.
--- KEYS[1] record key   KEYS[2] failed-checks counter   KEYS[3] number index
+-- KEYS[1] record key   KEYS[2] failed-checks counter   KEYS[3] the number's key
 -- ARGV[1] which code matched: the send number of the matching digest, or 0 for none
 -- ARGV[2] rand
 -- Returns {'approved', attempts_left, created_ms, region} | {'pending', attempts_left} |
@@ -12,7 +12,7 @@ local sends = tonumber(f[3])
 local left = tonumber(f[5])
 local function close(status)
   redis.call('HSET', KEYS[1], 'st', status, 'fa', fmt(now))
-  if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+  if redis.call('HGET', KEYS[3], 'r') == ARGV[2] then redis.call('HDEL', KEYS[3], 'r') end
 end
 if matched > 0 and (matched == sends or (f[4] == '1' and matched == sends - 1)) then
   close('approved')

@@ -1,5 +1,5 @@
 -- Read-only pre-check before a start or resend, run BEFORE any argon2 work.
--- KEYS[1] number index   KEYS[2] hourly sends bucket   KEYS[3] daily sends bucket
+-- KEYS[1] the number's key (its open verification and its send buckets)
 -- ARGV[1] mode: 'number' (start) or 'id' (resend)   ARGV[2] tenant
 -- ARGV[3] record key prefix   ARGV[4] rand of the verification (mode 'id')
 -- ARGV[5] sends per hour   ARGV[6] sends per day   ARGV[7] max sends
@@ -10,7 +10,7 @@ local now = now_ms()
 local tenant = ARGV[2]
 local rand = ARGV[4]
 if ARGV[1] == 'number' then
-  rand = redis.call('GET', KEYS[1]) or ''
+  rand = redis.call('HGET', KEYS[1], 'r') or ''
 end
 local open = rand ~= '' and open_record(ARGV[3] .. rand, tenant, now)
 if ARGV[1] == 'id' and not open then return {'not_found', 0, '', ''} end
@@ -23,15 +23,11 @@ if open then
   if sends >= tonumber(f[2]) then return {'max_sends', tonumber(f[5]) - now, rand, ''} end
   local wait = tonumber(f[3]) - now
   if wait > 0 then return {'too_soon', wait, rand, ''} end
-  local w1 = gcra(KEYS[2], tonumber(ARGV[5]), 3600000, now)
-  if w1 > 0 then return {'hour', w1, rand, ''} end
-  local w2 = gcra(KEYS[3], tonumber(ARGV[6]), 86400000, now)
-  if w2 > 0 then return {'day', w2, rand, ''} end
+  local w, limit = send_buckets(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+  if w > 0 then return {limit, w, rand, ''} end
   return {'resend', 0, rand, f[4]}
 end
 
-local w1 = gcra(KEYS[2], tonumber(ARGV[5]), 3600000, now)
-if w1 > 0 then return {'hour', w1, '', ''} end
-local w2 = gcra(KEYS[3], tonumber(ARGV[6]), 86400000, now)
-if w2 > 0 then return {'day', w2, '', ''} end
+local w, limit = send_buckets(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
+if w > 0 then return {limit, w, '', ''} end
 return {'new', 0, '', ''}

@@ -2,8 +2,8 @@
 -- number's send buckets, set every TTL, record the `queued` delivery event, and queue the SMS
 -- in the shard's lane stream, claimed at once by the calling process (which sends it and
 -- acknowledges it; if that process dies, another one claims the entry after a while).
--- KEYS[1] number index   KEYS[2] hourly sends bucket   KEYS[3] daily sends bucket
--- KEYS[4] the shard's lane stream
+-- KEYS[1] the number's key (its open verification and its send buckets)
+-- KEYS[2] the shard's lane stream
 -- ARGV[1] mode 'number'|'id'   ARGV[2] tenant   ARGV[3] record key prefix
 -- ARGV[4] rand the pre-check saw ('' = none)   ARGV[5] rand for a new verification
 -- ARGV[6] salt (new verification)   ARGV[7] digest of the new code
@@ -22,7 +22,7 @@ local now = now_ms()
 local tenant = ARGV[2]
 local rand = ARGV[4]
 if ARGV[1] == 'number' then
-  rand = redis.call('GET', KEYS[1]) or ''
+  rand = redis.call('HGET', KEYS[1], 'r') or ''
   if rand ~= '' and not open_record(ARGV[3] .. rand, tenant, now) then rand = '' end
 elseif not open_record(ARGV[3] .. rand, tenant, now) then
   return {'not_found', 0}
@@ -42,12 +42,9 @@ if rand ~= '' then
   local wait = tonumber(f[3]) - now
   if wait > 0 then return {'too_soon', wait} end
 end
-local w1, tat1 = gcra(KEYS[2], tonumber(ARGV[8]), 3600000, now)
-if w1 > 0 then return {'hour', w1} end
-local w2, tat2 = gcra(KEYS[3], tonumber(ARGV[9]), 86400000, now)
-if w2 > 0 then return {'day', w2} end
-gcra_commit(KEYS[2], tat1, now)
-gcra_commit(KEYS[3], tat2, now)
+local w, limit, tats = send_buckets(KEYS[1], tonumber(ARGV[8]), tonumber(ARGV[9]), now)
+if w > 0 then return {limit, w} end
+send_buckets_commit(KEYS[1], tats, now)
 
 local created = '0'
 if rand == '' then
@@ -69,10 +66,11 @@ redis.call('HSET', vkey, 'h1', ARGV[7], 'sn', sends, 'ex', fmt(expires), 'nr', f
   'ds', 'queued', 'du', fmt(now))
 redis.call('HDEL', vkey, 'sa')
 redis.call('PEXPIREAT', vkey, fmt(keep_until))
-redis.call('SET', KEYS[1], rand, 'PX', ttl)
+redis.call('HSET', KEYS[1], 'r', rand)
+keep_at_least(KEYS[1], ttl)
 push_event(ARGV[21] .. rand, '"send":' .. sends .. ',' .. ARGV[22], now, keep_until)
 
-local lane = KEYS[4]
+local lane = KEYS[2]
 if redis.call('EXISTS', lane) == 0 then
   redis.call('XGROUP', 'CREATE', lane, 'lane', '0', 'MKSTREAM')
 end
