@@ -239,8 +239,8 @@ class SendLane:
                 break
         except OtpError as exc:
             log.warning("could not record delivery status %s: %s", status.value, exc.detail)
-        finally:
-            self._owned.pop((job.shard, job.entry), None)
+        # Not in a `finally`: a send cancelled at shutdown stays owned, so it is handed back.
+        self._owned.pop((job.shard, job.entry), None)
 
     # --- the durable side -------------------------------------------------------------------
 

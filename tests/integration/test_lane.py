@@ -210,3 +210,24 @@ async def test_many_abandoned_sends_are_each_sent_once(
             await sms_to(h.gateway, to, timeout=5)
         await asyncio.sleep(1.2)
         assert sorted(m.external_id for m in h.gateway.outbox) == sorted(f"{v.id}-1" for v in views)
+
+
+async def test_the_sweep_forgets_consumers_long_gone_with_nothing_pending(
+    make_settings: Callable[..., Settings], redis: Redis
+) -> None:
+    dead = dead_service(make_settings(**FAST), redis)
+    view = await start_on(dead)
+    stream = lane_stream(VerificationKeys(view.id[:TAG_LEN], "", "").shard)
+    await redis.xgroup_createconsumer(stream, "lane", "long-gone")
+    await asyncio.sleep(0.05)
+    sweeper = LaneStore(dead.store, "sweeper")
+    await sweeper.sweep(visibility_ms=60_000, batch=8, expired_event=b"", retention_ms=0)
+    names = {c["name"] for c in await redis.xinfo_consumers(stream, "lane")}
+    assert {b"long-gone", b"gone-1"} <= names
+    await sweeper.sweep(
+        visibility_ms=60_000, batch=8, expired_event=b"", retention_ms=0, forget_idle_ms=20
+    )
+    names = {c["name"] for c in await redis.xinfo_consumers(stream, "lane")}
+    # gone-1 still holds a pending send: forgetting it would lose that send.
+    assert b"long-gone" not in names
+    assert b"gone-1" in names
