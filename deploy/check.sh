@@ -125,7 +125,8 @@ METRICS = {
     "otp_provider_request_duration_seconds", "otp_delivery_seconds", "otp_dlr_total",
     "otp_dlr_unmatched_total", "otp_time_to_verify_seconds", "otp_rate_limited_total",
     "otp_lane_depth", "otp_lane_oldest_pending_seconds", "otp_provider_circuit_state",
-    "otp_store_up", "otp_store_errors_total",
+    "otp_store_up", "otp_store_errors_total", "otp_lane_redeliveries_total",
+    "otp_lane_dropped_total",
 }
 HISTOGRAMS = {m for m in METRICS if m.endswith("_seconds") and m not in
               {"otp_lane_oldest_pending_seconds"}}
