@@ -5,8 +5,9 @@
 
 It starts a real redis-server, the fake MessageFlow provider (bench/fake_provider_app.py), the
 trivial Litestar app (bench/trivial_app.py) and `otpservice serve` in production mode, each as its
-own process, and drives them from bench/load.py, another process. Results go to
-bench/results/latest.json (and a timestamped copy) and the table to stdout and
+own process, and drives them from bench/load.py, another process. `--server both` measures the
+framework ceiling, logins, GET and DLR under uvicorn and under granian and compares them. Results
+go to bench/results/latest.json (and a timestamped copy) and the table to stdout and
 bench/results/latest.md; --update-readme also puts it in bench/README.md. The exit status is 0
 when every figure was produced, 1 when one is missing, whatever the targets say.
 """
@@ -28,6 +29,7 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -175,19 +177,26 @@ def _our_jiffies(procs: Processes, groups: set[int]) -> Counter[str]:
                 total["load generator"] += int(fields[13]) + int(fields[14])
                 continue
             name = names.get(pgid) or ("redis" if pid == procs.redis_pid else "bench")
-            if name == "service":
+            if name.startswith("service"):
+                # The process' own figure includes its threads that ended: the whole of it.
+                whole = int(fields[11]) + int(fields[12])
+                named = 0
                 for task in (entry / "task").iterdir():
                     with contextlib.suppress(OSError, IndexError, ValueError):
                         tf = _stat_fields(task / "stat")
-                        # The main thread runs the event loop; the others are the argon2
-                        # pool (uvicorn's idle ping thread costs next to nothing).
-                        part = (
-                            "service event loop"
-                            if task.name == entry.name
-                            else "service threads (argon2)"
-                        )
+                        # The main thread runs the event loop; granian's Rust runtime threads
+                        # are named tokio-*; the rest is the argon2 pool (and under granian,
+                        # the threads that hand requests to the loop).
+                        if task.name == entry.name:
+                            part = f"{name} event loop"
+                        elif (task / "comm").read_text().startswith("tokio"):
+                            part = f"{name} server threads (tokio)"
+                        else:
+                            continue
                         total[part] += int(tf[11]) + int(tf[12])
-                        total[f"pid {pid}"] += int(tf[11]) + int(tf[12])
+                        named += int(tf[11]) + int(tf[12])
+                total[f"{name} threads (argon2)"] += whole - named
+                total[f"pid {pid}"] += whole
             else:
                 total[name] += sum(int(x) for x in fields[11:15])
     return total
@@ -592,6 +601,7 @@ def service_env(
     provider_url: str,
     config: Path,
     metrics_dir: Path,
+    server: str,
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTP_")}
     env.update(
@@ -609,6 +619,7 @@ def service_env(
         OTP_PUBLIC_URL=f"http://127.0.0.1:{port}",
         OTP_ARGON2_PROFILE=args.profile,
         OTP_WORKERS=str(args.workers),
+        OTP_SERVER=server,
         OTP_HASH_THREADS=str(args.hash_threads),
         OTP_LOG_LEVEL="WARNING",
     )
@@ -656,6 +667,8 @@ def run(
         "machine": machine(),
         "settings": {
             "workers": args.workers,
+            "server": args.servers[0],
+            "servers": args.servers,
             "hash_threads": args.hash_threads,
             "argon2_profile": args.profile,
             "concurrency": args.concurrency,
@@ -702,6 +715,114 @@ def measure_argon2(
     return result
 
 
+def start_trivial(args: argparse.Namespace, procs: Processes, name: str, server: str) -> str:
+    """The trivial app under `server`, with the service's settings; returns its URL."""
+    port = free_port()
+    procs.start(
+        name,
+        [
+            sys.executable,
+            str(BENCH / "trivial_app.py"),
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--server",
+            server,
+        ],
+    )
+    wait_http(f"http://127.0.0.1:{port}/", procs, name)
+    return f"http://127.0.0.1:{port}"
+
+
+def measure_ceiling(
+    args: argparse.Namespace, procs: Processes, loader: Loader, server: str
+) -> dict[str, Any]:
+    """Requests per second of the trivial app under `server`."""
+    url = start_trivial(args, procs, "trivial_app", server)
+    try:
+        return loader.run(
+            "trivial",
+            url=url,
+            concurrency=args.http_concurrency,
+            duration=args.duration,
+            warmup=args.warmup,
+        )
+    finally:
+        procs.stop("trivial_app")
+
+
+def compare_servers(
+    args: argparse.Namespace,
+    procs: Processes,
+    loader: Loader,
+    services: dict[str, str],
+    scratch: Path,
+) -> dict[str, Any]:
+    """The framework ceiling, logins, GET and DLR under each server, in rounds of shorter phases
+    whose order alternates (ABBA...), every server's processes up all along: the machine is
+    shared and its speed drifts, so a server is compared with the others minutes apart at most,
+    and a burst of foreign load hits one round, not one server. Per round and server: the
+    phase's result, and `process`, the name its CPU is counted under."""
+    servers = list(services)
+    d = max(2.0, args.duration / 2)
+    w = min(args.warmup, 1.0)
+    trivial = {s: start_trivial(args, procs, f"trivial_app-{s}", s) for s in servers}
+    quiet_wait, loader.quiet_wait = loader.quiet_wait, min(loader.quiet_wait, 5.0)
+    rounds: list[dict[str, dict[str, Any]]] = []
+    try:
+        for r in range(args.rounds):
+            order = servers if r % 2 == 0 else servers[::-1]
+            result: dict[str, dict[str, Any]] = {s: {} for s in servers}
+            log(f"servers compared, round {r + 1}/{args.rounds}: {' then '.join(order)}")
+            for s in order:
+                phase = loader.run(
+                    "trivial",
+                    url=trivial[s],
+                    concurrency=args.http_concurrency,
+                    duration=d,
+                    warmup=w,
+                )
+                result[s]["framework_ceiling"] = phase | {"process": f"trivial_app-{s}"}
+            for s in order:
+                ids = scratch / f"ids-{s}-{r}.txt"
+                phase = loader.run(
+                    "login",
+                    url=services[s],
+                    concurrency=args.concurrency,
+                    duration=d,
+                    warmup=w,
+                    ids_out=ids,
+                    probe=10.0,
+                )
+                result[s]["login"] = phase
+                wait_quiet(loader.inbox_url)
+                if not ids.exists() or not ids.read_text().strip():
+                    raise RuntimeError(f"the login run under {s} approved no verification")
+            for scenario in ("get", "dlr"):
+                for s in order:
+                    result[s][scenario] = loader.run(
+                        scenario,
+                        url=services[s],
+                        concurrency=args.http_concurrency,
+                        duration=d,
+                        warmup=w,
+                        ids_file=scratch / f"ids-{s}-{r}.txt",
+                    )
+                wait_quiet(loader.inbox_url)
+            for s in servers:
+                for scenario in ("login", "get", "dlr"):
+                    result[s][scenario]["process"] = (
+                        "service" if s == servers[0] else f"service-{s}"
+                    )
+            rounds.append(result)
+    finally:
+        loader.quiet_wait = quiet_wait
+        for s in servers:
+            procs.stop(f"trivial_app-{s}")
+    return {"servers": servers, "duration_s": d, "warmup_s": w, "rounds": rounds}
+
+
 def _run_with_redis(
     args: argparse.Namespace,
     procs: Processes,
@@ -729,53 +850,48 @@ def _run_with_redis(
     )
     wait_http(f"{provider_url}/stats", procs, "fake_provider")
 
-    # Framework ceiling.
-    trivial_port = free_port()
-    procs.start(
-        "trivial_app",
-        [
-            sys.executable,
-            str(BENCH / "trivial_app.py"),
-            "--port",
-            str(trivial_port),
-            "--workers",
-            str(args.workers),
-        ],
-    )
-    wait_http(f"http://127.0.0.1:{trivial_port}/", procs, "trivial_app")
     loader = Loader(procs, "", provider_url, scratch)
     loader.quiet_wait = args.quiet_wait
-    out["framework_ceiling"] = loader.run(
-        "trivial",
-        url=f"http://127.0.0.1:{trivial_port}",
-        concurrency=args.http_concurrency,
-        duration=d,
-        warmup=w,
-    )
-    procs.stop("trivial_app")
+    primary, *others = args.servers
+    out["framework_ceiling"] = measure_ceiling(args, procs, loader, primary)
 
     # The service, as in production.
-    port = free_port()
-    service_url = f"http://127.0.0.1:{port}"
     config = scratch / "bench.toml"
     tenant_toml(config)
-    metrics_dir = scratch / "metrics"
-    metrics_dir.mkdir()
-    env = service_env(
-        args,
-        port=port,
-        redis_url=redis_server.url,
-        provider_url=provider_url,
-        config=config,
-        metrics_dir=metrics_dir,
-    )
-    procs.start("service", [sys.executable, "-m", "otpservice", "serve"], env=env)
-    wait_http(f"{service_url}/readyz", procs, "service", timeout=60)
-    time.sleep(0.5)
-    service_procs = group_members(procs.procs["service"].pid)
-    out["settings"]["service_processes"] = len(service_procs)
-    log(f"service up on {service_url}: {len(service_procs)} process(es)")
+
+    def start_service(server: str) -> tuple[dict[str, str], str]:
+        name = "service" if server == primary else f"service-{server}"
+        port = free_port()
+        service_url = f"http://127.0.0.1:{port}"
+        metrics_dir = scratch / f"metrics-{server}"  # emptied by each service at start
+        metrics_dir.mkdir(exist_ok=True)
+        env = service_env(
+            args,
+            port=port,
+            redis_url=redis_server.url,
+            provider_url=provider_url,
+            config=config,
+            metrics_dir=metrics_dir,
+            server=server,
+        )
+        procs.start(name, [sys.executable, "-m", "otpservice", "serve"], env=env)
+        wait_http(f"{service_url}/readyz", procs, name, timeout=60)
+        time.sleep(0.5)
+        service_procs = group_members(procs.procs[name].pid)
+        log(f"service under {server} up on {service_url}: {len(service_procs)} process(es)")
+        if server == primary:
+            out["settings"]["service_processes"] = len(service_procs)
+        return env, service_url
+
+    env, service_url = start_service(primary)
     loader.service_url = service_url
+    if others:
+        services = {primary: service_url} | {s: start_service(s)[1] for s in others}
+        try:
+            out["server_rounds"] = compare_servers(args, procs, loader, services, scratch)
+        finally:
+            for server in others:
+                procs.stop(f"service-{server}")
 
     # Login round trips at a fixed concurrency: the maximum rate.
     ids = scratch / "ids.txt"
@@ -936,6 +1052,13 @@ def figures(out: dict[str, Any]) -> dict[str, Any]:
             else None
         ),
         "login_pending_big_per_s": rps("login_pending_big"),
+        **{
+            f"{server}_{phase}_rps": _median(
+                [_get(r, server, phase, "rps") for r in _get(out, "server_rounds", "rounds")]
+            )
+            for server in _get(out, "server_rounds", "servers") or []
+            for phase in COMPARED
+        },
     }
 
 
@@ -1134,7 +1257,8 @@ def table(out: dict[str, Any], f: dict[str, Any], t: list[dict[str, Any]]) -> st
             f"{m['kernel']}, Python {m['python']}, {m.get('redis', '?')}"
         ),
         (
-            f"Run: {out['mode']}, {out['started_at']}; service: OTP_WORKERS={s['workers']} "
+            f"Run: {out['mode']}, {out['started_at']}; service: "
+            f"OTP_SERVER={s.get('server', 'uvicorn')}, OTP_WORKERS={s['workers']} "
             f"({s.get('service_processes', '?')} processes), "
             f"OTP_HASH_THREADS={s['hash_threads']}, argon2 profile {s['argon2_profile']}; "
             f"{s['duration_s']:g} s per phase after {s['warmup_s']:g} s warm-up; logins at "
@@ -1163,6 +1287,97 @@ def table(out: dict[str, Any], f: dict[str, Any], t: list[dict[str, Any]]) -> st
     lines += ["", f"CPU used by other processes on the machine during each phase (%): {foreign}"]
     if errors:
         lines.append(f"Errors by call and status: {errors}")
+    if out.get("server_rounds"):
+        lines += ["", comparison(out["server_rounds"])]
+    return "\n".join(lines)
+
+
+# Phases measured under every server of `--server both`: key, label, unit, call whose p99 shows.
+COMPARED = {
+    "framework_ceiling": ("framework ceiling", "req/s", "request"),
+    "get": ("GET /otp/{id}", "req/s", "request"),
+    "dlr": ("DLR ingestion", "reports/s", "request"),
+    "login": ("login round trips", "logins/s", "login"),
+}
+
+
+def _median(values: list[Any]) -> float | None:
+    """The median of the values, None when one is missing (a failed phase): no figure."""
+    if not values or any(v is None for v in values):
+        return None
+    return round(statistics.median(values), 3)
+
+
+def _server_cpu_ms(phase: dict[str, Any] | None) -> float | None:
+    """CPU ms per request of the server under test, all its threads (event loop, argon2 pool,
+    granian's Rust runtime): its processes are counted under the phase's `process` name."""
+    name = (phase or {}).get("process")
+    per = (phase or {}).get("cpu_ms_per_op") or {}
+    parts = [v for k, v in per.items() if k == name or k.startswith(f"{name} ")]
+    return round(sum(parts), 3) if parts else None
+
+
+def _busiest_worker_pct(phase: dict[str, Any] | None) -> float | None:
+    """The busiest service process' share of the service's CPU (50 % = two workers evenly
+    loaded): how the server spread the load generator's connections over its workers."""
+    per_pid = (phase or {}).get("service_process_cpu_s") or []
+    return round(100 * max(per_pid) / sum(per_pid), 1) if sum(per_pid) > 0 else None
+
+
+def comparison(compared: dict[str, Any]) -> str:
+    """Every server side by side: medians over the rounds; ratios are each server's median over
+    the first's, and for the rates also the ratio within each round (the pairs ran together)."""
+    names: list[str] = compared["servers"]
+    rounds: list[dict[str, Any]] = compared["rounds"]
+    first = names[0]
+    head = ["phase", "figure", *names, *(f"{n} / {first}" for n in names[1:])]
+    lines = [
+        (
+            f"ASGI servers compared: {len(rounds)} round{'s' if len(rounds) != 1 else ''} of"
+            f" {compared['duration_s']:g} s phases"
+            f" after {compared['warmup_s']:g} s warm-up, order alternating ({' / '.join(names)},"
+            " then reversed), every server up all along; medians over the rounds; p99 in ms;"
+            " server CPU: ms per request, all the server's processes and threads; every other"
+            f" figure above ran under {first}."
+        ),
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * 2 + "---:|" * (len(head) - 2),
+    ]
+
+    def ratio(a: Any, b: Any) -> str:
+        return f"{a / b:.3f}" if a is not None and b else "MISSING"
+
+    for key, (label, unit, call) in COMPARED.items():
+        calls = [call, *(("start", "verify", "healthz") if key == "login" else ())]
+        rows: list[tuple[str, Any]] = [
+            (unit, lambda ph: _get(ph, "rps")),
+            *((f"p99 {c}", lambda ph, c=c: _get(ph, "calls", c, "p99_ms")) for c in calls),
+            ("server CPU ms", _server_cpu_ms),
+            *((("busiest worker %", _busiest_worker_pct),) if key != "framework_ceiling" else ()),
+            ("foreign CPU %", lambda ph: _get(ph, "foreign_cpu_pct")),
+        ]
+        for i, (figure, read) in enumerate(rows):
+            per_round = {n: [read(_get(r, n, key)) for r in rounds] for n in names}
+            values = [_median(per_round[n]) for n in names]
+            cells = [_fmt(v, 3 if figure == "server CPU ms" else 1) for v in values]
+            ratios = [
+                "" if figure.startswith(("foreign", "busiest")) else ratio(v, values[0])
+                for v in values[1:]
+            ]
+            lines.append(f"| {label if i == 0 else ''} | {figure} | {' | '.join(cells + ratios)} |")
+            if i == 0:
+                by_round = [
+                    ", ".join(
+                        ratio(a, b) for a, b in zip(per_round[n], per_round[first], strict=True)
+                    )
+                    for n in names[1:]
+                ]
+                lines.append(
+                    f"|  | {unit}, each round | "
+                    + " | ".join(", ".join(_fmt(v) for v in per_round[n]) for n in names)
+                    + f" | {' | '.join(by_round)} |"
+                )
     return "\n".join(lines)
 
 
@@ -1212,6 +1427,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=cores, help="OTP_WORKERS (default: cores)")
     parser.add_argument("--hash-threads", type=int, default=1, help="OTP_HASH_THREADS per worker")
     parser.add_argument("--profile", default="default", help="OTP_ARGON2_PROFILE")
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "granian", "both"],
+        default="uvicorn",
+        help="OTP_SERVER of the service and the trivial app; both: the framework ceiling,"
+        " logins, GET and DLR under each, compared in rounds (every other phase: uvicorn)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="with --server both: rounds of the comparison, each phase half --duration"
+        " (default 3, quick 1)",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="logins in flight")
     parser.add_argument(
         "--http-concurrency",
@@ -1237,6 +1466,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--update-readme", action="store_true", help="put the table in bench/README.md"
     )
     args = parser.parse_args(argv)
+    args.servers = ["uvicorn", "granian"] if args.server == "both" else [args.server]
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     q = args.quick
     args.duration = args.duration or (2.0 if q else 12.0)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if q else 2.0)
@@ -1296,6 +1528,8 @@ def main(argv: list[str] | None = None) -> int:
             "started_at": "",
             "settings": {
                 "workers": args.workers,
+                "server": args.servers[0],
+                "servers": args.servers,
                 "hash_threads": args.hash_threads,
                 "argon2_profile": args.profile,
                 "concurrency": args.concurrency,

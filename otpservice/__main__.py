@@ -49,6 +49,8 @@ def _prepare_workers(settings: Settings) -> None:
         # Development's generated key and random pepper must be the same in every worker.
         os.environ["OTP_DEV_API_KEY"] = settings.dev_api_key.reveal().decode()
         os.environ["OTP_PEPPER"] = "base64:" + base64.b64encode(settings.pepper.reveal()).decode()
+    if settings.workers == 1:
+        return  # one process: its own registry is the whole of /metrics
     directory = settings.metrics_dir or tempfile.mkdtemp(prefix="otpservice-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     # Files of an earlier run (a restarted container keeps its emptyDir) would be summed too.
@@ -57,7 +59,7 @@ def _prepare_workers(settings: Settings) -> None:
 
 
 def worker_app() -> Any:
-    """uvicorn's factory in each worker process: settings from the environment, then the app."""
+    """The server's factory in each worker process: settings from the environment, then the app."""
     from otpservice.app import create_app  # noqa: PLC0415
 
     settings = _settings_or_exit()
@@ -70,16 +72,23 @@ def _exit_cleanly(signum: int, frame: object) -> None:  # noqa: ARG001
 
 
 def serve(settings: Settings) -> None:
-    import uvicorn  # noqa: PLC0415
-
-    # uvicorn handles SIGTERM itself (stop accepting, finish requests, lifespan shutdown), then
-    # raises the signal again with the handler found at start: a graceful stop exits 0.
+    # The server handles SIGTERM itself (stop accepting, finish requests, lifespan shutdown);
+    # uvicorn then raises the signal again with the handler found at start: exit 0, not -15.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     logging.basicConfig(level=settings.log_level, format=_LOG_FORMAT)
     if not settings.production:
         key = settings.dev_api_key.reveal().decode() if settings.dev_api_key else "(from config)"
         sys.stdout.write(_BANNER.format(key=key, host=settings.host, port=settings.port))
         sys.stdout.flush()
+    if settings.server == "granian":
+        _serve_granian(settings)
+    else:
+        _serve_uvicorn(settings)
+
+
+def _serve_uvicorn(settings: Settings) -> None:
+    import uvicorn  # noqa: PLC0415
+
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -100,6 +109,39 @@ def serve(settings: Settings) -> None:
         return
     _prepare_workers(settings)
     uvicorn.run("otpservice.__main__:worker_app", factory=True, workers=settings.workers, **common)
+
+
+def _serve_granian(settings: Settings) -> None:
+    try:
+        from granian.constants import HTTPModes, Interfaces, Loops  # noqa: PLC0415
+        from granian.log import LogLevels  # noqa: PLC0415
+        from granian.server import Server  # noqa: PLC0415
+    except ImportError:
+        sys.stderr.write(
+            "otpservice: OTP_SERVER=granian needs the granian package"
+            " (pip install 'otpservice[granian]')\n"
+        )
+        raise SystemExit(2) from None
+
+    # Granian runs the app in worker processes even when there is one: each builds its own.
+    _prepare_workers(settings)
+    server = Server(
+        "otpservice.__main__:worker_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,  # with lifespan: the app's start-up and shutdown run
+        workers=settings.workers,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_access=False,
+        # After SIGTERM a worker drains its connections and runs the lifespan shutdown; one
+        # still alive after the deadline is killed.
+        workers_kill_timeout=int(settings.shutdown_deadline),
+    )
+    server.serve()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,6 +25,7 @@ from otpservice.errors import ConfigError
 
 Environment = Literal["development", "production"]
 ProviderName = Literal["sandbox", "messageflow", "flowstates"]
+ServerName = Literal["uvicorn", "granian"]
 
 MIN_PRODUCTION_PEPPER_BYTES = 32
 
@@ -126,6 +127,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str
     port: int
     workers: int
+    server: ServerName
+    """The ASGI server `otpservice serve` runs: uvicorn (uvloop, httptools) or granian."""
     redis_url: str | None
     """None: the embedded in-process store (development only)."""
     redis_timeout: float
@@ -215,6 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=reader.text("OTP_HOST") or ("0.0.0.0" if production else "127.0.0.1"),  # noqa: S104
         port=reader.integer("OTP_PORT", 8000, low=1, high=65535),
         workers=workers,
+        server=reader.choice("OTP_SERVER", ("uvicorn", "granian"), "uvicorn"),  # type: ignore[arg-type]
         redis_url=redis_url,
         redis_timeout=reader.number("OTP_REDIS_TIMEOUT_SECONDS", 0.5, low=0.05, high=30),
         pepper=pepper,

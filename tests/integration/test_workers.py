@@ -1,4 +1,5 @@
-"""`otpservice serve` with several worker processes: /metrics sums what every worker counted."""
+"""`otpservice serve` with several worker processes, under each ASGI server: /metrics sums what
+every worker counted."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from tests.integration.conftest import API_KEY, PEPPER, tenant_toml
 from tests.redis_server import RedisServer, free_port
 
 
-@pytest.fixture
+@pytest.fixture(params=["uvicorn", "granian"])
 def two_workers(
-    redis_server: RedisServer, redis: object, tmp_path: Path
+    request: pytest.FixtureRequest, redis_server: RedisServer, redis: object, tmp_path: Path
 ) -> Iterator[tuple[str, Path]]:
     config = tmp_path / "otp.toml"
     config.write_text(tenant_toml("acme", API_KEY, {}))
@@ -36,6 +37,7 @@ def two_workers(
         "OTP_ARGON2_PROFILE": "test",
         "OTP_PORT": str(port),
         "OTP_WORKERS": "2",
+        "OTP_SERVER": request.param,
         "OTP_SANDBOX_ECHO": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }

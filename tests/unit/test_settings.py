@@ -98,11 +98,28 @@ def test_production_needs_a_tenant_file() -> None:
             "OTP_PROVIDER_TOTAL_TIMEOUT_SECONDS",
         ),
         ({"OTP_CONFIG_FILE": "/nonexistent/otp.toml"}, "OTP_CONFIG_FILE"),
+        ({"OTP_SERVER": "gunicorn"}, "OTP_SERVER"),
+        ({"OTP_SERVER": "uvicorn[standard]"}, "OTP_SERVER"),
     ],
 )
 def test_bad_settings_are_named_in_the_error(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("raw", "server"),
+    [
+        (None, "uvicorn"),
+        ("", "uvicorn"),
+        ("uvicorn", "uvicorn"),
+        ("granian", "granian"),
+        (" Granian ", "granian"),
+    ],
+)
+def test_the_asgi_server_is_chosen_by_otp_server(raw: str | None, server: str) -> None:
+    settings = load_settings({} if raw is None else {"OTP_SERVER": raw})
+    assert settings.server == server
 
 
 def test_tenant_policy_overrides_the_file_defaults(tmp_path: Path) -> None:
