@@ -132,6 +132,17 @@ def wait_http(url: str, procs: Processes, name: str, timeout: float = 30.0) -> N
     raise RuntimeError(f"{name} did not answer 200 on {url} within {timeout} s")
 
 
+def rss_mib(pid: int) -> float | None:
+    """Resident memory of a process, from /proc/<pid>/status (None once it has gone)."""
+    with contextlib.suppress(OSError):
+        found = re.search(
+            r"^VmRSS:\s*(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE
+        )
+        if found:
+            return round(int(found.group(1)) / 1024, 1)
+    return None
+
+
 def group_members(pgid: int) -> list[int]:
     out = []
     for entry in Path("/proc").iterdir():
@@ -301,6 +312,15 @@ class Loader:
         self.blocks = 0
         self.quiet_wait = 0.0
 
+    def _service_rss_mib(self) -> list[float]:
+        """RSS of every process of the service (the server's supervisor and its workers), right
+        after a phase."""
+        sizes = []
+        for name, proc in self.procs.procs.items():
+            if name.startswith("service"):
+                sizes += [rss_mib(pid) for pid in sorted(group_members(proc.pid))]
+        return [size for size in sizes if size is not None]
+
     def run(
         self,
         scenario: str,
@@ -357,6 +377,7 @@ class Loader:
         result["foreign_cpu_pct"] = meter.foreign_pct
         result["cpu_s"] = meter.cpu_s
         result["service_process_cpu_s"] = meter.service_process_cpu_s
+        result["service_rss_mib"] = self._service_rss_mib()
         window = result["duration_s"] + warmup  # the meter also saw the warm-up
         ops = result["count"] * window / result["duration_s"] if result["duration_s"] else 0
         result["cpu_ms_per_op"] = (
@@ -1149,6 +1170,7 @@ def table(out: dict[str, Any], f: dict[str, Any], t: list[dict[str, Any]]) -> st
 
     argon2_runs = " / ".join(_fmt(r.get("hashes_per_s")) for r in out.get("argon2_runs", []))
     workers = _get(out, "login", "service_process_cpu_s") or []
+    rss = _get(out, "login", "service_rss_mib") or []
     rows = [
         (
             "argon2 bound (hashes/s, all cores)",
@@ -1184,7 +1206,10 @@ def table(out: dict[str, Any], f: dict[str, Any], t: list[dict[str, Any]]) -> st
         (
             "CPU per login round trip (ms, all processes)",
             _fmt(f["cpu_ms_per_login"], 1),
-            f"{_cpu(out.get('login'))}; CPU s per service process: {workers}",
+            (
+                f"{_cpu(out.get('login'))}; CPU s per service process: {workers}; RSS after"
+                f" the login run (MiB, supervisor and workers): {rss}"
+            ),
         ),
         (
             "share of all CPU spent hashing during the login run",
