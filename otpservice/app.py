@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -76,18 +76,18 @@ def create_app(
         app.state.service = service
         app.state.gateway = sms
         app.state.lane = lane
-        try:
-            yield
-        finally:
-            # The server has already spent up to half the deadline on in-flight requests.
-            await lane.stop(grace=settings.shutdown_deadline / 4)
-            await sms.aclose()
-            hasher.shutdown()
-            if redis is None:
-                await client.aclose()
+        async with AsyncExitStack() as closing:
+            # Run at shutdown in reverse order, each even if an earlier one raised.
             if settings.metrics_dir:
                 # This worker's live gauges must stop counting in the sum.
-                multiprocess.mark_process_dead(os.getpid(), settings.metrics_dir)  # type: ignore[no-untyped-call]
+                closing.callback(multiprocess.mark_process_dead, os.getpid(), settings.metrics_dir)
+            if redis is None:
+                closing.push_async_callback(client.aclose)
+            closing.callback(hasher.shutdown)
+            closing.push_async_callback(sms.aclose)
+            # The server has already spent up to half the deadline on in-flight requests.
+            closing.push_async_callback(lane.stop, settings.shutdown_deadline / 4)
+            yield
 
     app = Litestar(
         route_handlers=[OtpController, delivery_reports, healthz, readyz, metrics_endpoint],

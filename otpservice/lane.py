@@ -231,6 +231,10 @@ class SendLane:
                 try:
                     await self._recorder(job, status, provider_status, error_code, receipt)
                 except ServiceUnavailable:
+                    # Stopping: redis-py may have turned the cancellation into this very error.
+                    # The entry stays owned and is handed back.
+                    if self._halted:
+                        return
                     if self._clock() + delay >= job.deadline:
                         raise
                     await self._sleep(delay)
@@ -311,10 +315,10 @@ class SendLane:
             await self.store.hand_back(
                 self._by_shard(), idle_ms=int(self.settings.visibility_seconds * 10_000)
             )
-        except OtpError as exc:
+        except Exception as exc:  # noqa: BLE001 - shutdown goes on whatever happened here
             # Not handed back: still claimed by this process' name, so another process takes
             # them when the visibility timeout passes instead of at its next sweep.
-            log.warning("could not hand back %d lane sends: %s", count, exc.detail)
+            log.warning("could not hand back %d lane sends: %s", count, type(exc).__name__)
             return
         log.info("handed %d unfinished lane sends back to the other processes", count)
         self._owned.clear()

@@ -141,3 +141,24 @@ async def test_the_sweep_requeues_claimed_sends_but_not_its_own_and_reports_the_
     assert rebuilt == ["2-0"]
     await lane.renew()
     assert store.kept == [{3: ["1-0", "2-0"]}]
+
+
+async def test_shutdown_is_not_held_by_a_send_whose_outcome_cannot_be_recorded() -> None:
+    """Redis away at shutdown: the retry of the record stops, and the send is handed back."""
+    store = Store()
+
+    async def recorder(*_: Any) -> None:
+        # As redis-py can: a cancelled call surfaces as a connection error, not CancelledError.
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise ServiceUnavailable from None
+
+    lane = SendLane(Gateway(), store, LaneSettings(concurrency=1))  # type: ignore[arg-type]
+    lane.start(recorder)
+    lane.enqueue(job("1-0"))
+    await asyncio.sleep(0.05)  # sent; now recording
+    stopping = asyncio.create_task(lane.stop(grace=0.05))
+    done, _ = await asyncio.wait({stopping}, timeout=5)  # a hang guard, not a timing check
+    assert done, "shutdown hung on a send whose outcome could not be recorded"
+    assert store.handed_back == [{3: ["1-0"]}]
