@@ -663,6 +663,20 @@ def wait_quiet(inbox_url: str, timeout: float = 30.0) -> None:
     log("warning: the provider was still busy after the quiet wait")
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "workers": args.workers,
+        "server": args.servers[0],
+        "servers": args.servers,
+        "hash_threads": args.hash_threads,
+        "argon2_profile": args.profile,
+        "concurrency": args.concurrency,
+        "http_concurrency": args.http_concurrency,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+    }
+
+
 def machine() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
@@ -681,22 +695,11 @@ def run(
 ) -> dict[str, Any]:
     """Fills `out` phase by phase, so a failure still leaves the figures measured so far."""
     quick = args.quick
-    d, w = args.duration, args.warmup
     out |= {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": "quick" if quick else "full",
         "machine": machine(),
-        "settings": {
-            "workers": args.workers,
-            "server": args.servers[0],
-            "servers": args.servers,
-            "hash_threads": args.hash_threads,
-            "argon2_profile": args.profile,
-            "concurrency": args.concurrency,
-            "http_concurrency": args.http_concurrency,
-            "duration_s": d,
-            "warmup_s": w,
-        },
+        "settings": run_settings(args),
     }
     cores = os.cpu_count() or 1
 
@@ -1551,17 +1554,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "machine": machine(),
             "started_at": "",
-            "settings": {
-                "workers": args.workers,
-                "server": args.servers[0],
-                "servers": args.servers,
-                "hash_threads": args.hash_threads,
-                "argon2_profile": args.profile,
-                "concurrency": args.concurrency,
-                "http_concurrency": args.http_concurrency,
-                "duration_s": args.duration,
-                "warmup_s": args.warmup,
-            },
+            "settings": run_settings(args),
         }
     out["elapsed_s"] = round(time.monotonic() - began, 1)
     out["failure"] = failure

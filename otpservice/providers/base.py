@@ -57,6 +57,9 @@ class SmsGateway(Protocol):
     """
 
     name: str
+    min_validity_seconds: int
+    """The least remaining code lifetime this provider can carry (MessageFlow counts validity in
+    whole minutes); with less left, the retry loop treats the code as expired."""
 
     async def submit(self, message: SmsMessage) -> SubmitReceipt: ...
 

@@ -40,6 +40,7 @@ class CircuitBreaker:
     ) -> None:
         self.gateway = gateway
         self.name = gateway.name
+        self.min_validity_seconds = gateway.min_validity_seconds
         self._threshold = failure_threshold
         self._reset_after = reset_after
         self._clock = clock
@@ -69,13 +70,7 @@ class CircuitBreaker:
         except ProviderRejected:
             self._closed()
             raise
-        except ProviderUnavailable as exc:
-            if exc.reason == "expired":
-                # Decided before any call (the code cannot be carried in time): says nothing
-                # about the provider's health.
-                if probe:
-                    self._probing = False
-                raise
+        except ProviderUnavailable:
             self._failed(probe=probe)
             raise
         except BaseException:

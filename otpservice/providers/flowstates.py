@@ -23,6 +23,8 @@ _ID_KEYS = ("id", "message_id", "messageId")
 class FlowstatesGateway:
     """One attempt per `submit`, authenticated with `Authorization: X-Api-key <key>`."""
 
+    min_validity_seconds = 1  # takes no validity
+
     def __init__(
         self,
         client: httpx.AsyncClient,

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class MessageFlowGateway:
     """One attempt per `submit`: POST {base}/v2.1/sms with the priority channel's credentials."""
 
+    min_validity_seconds = 60  # `validity` is in whole minutes
+
     def __init__(
         self,
         client: httpx.AsyncClient,
@@ -44,8 +46,8 @@ class MessageFlowGateway:
 
     async def submit(self, message: SmsMessage) -> SubmitReceipt:
         # MessageFlow counts validity in whole minutes. Rounding up would let the SMS arrive
-        # after the code expired, so round down; nothing left means the code is about to expire:
-        # not a refusal by the provider, so the send ends `failed` (expired), not `rejected`.
+        # after the code expired, so round down. The retry loop never sends less than a minute
+        # (min_validity_seconds); this guards a direct call.
         validity_minutes = message.validity_seconds // 60
         if validity_minutes <= 0:
             raise ProviderUnavailable("expired", message="less than a minute of validity left")

@@ -60,9 +60,10 @@ async def submit_until_deadline(
     retry = 0
     while True:
         # Less than a whole second left is as good as expired: no SMS arrives and gets typed in
-        # that time, and a provider would be told the message is valid for 0 s.
+        # that time, and a provider would be told the message is valid for 0 s. Less than the
+        # provider can carry (MessageFlow: a minute) is too.
         validity_seconds = int(deadline - clock())
-        if validity_seconds <= 0:
+        if validity_seconds < max(1, gateway.min_validity_seconds):
             raise last_failure or ProviderUnavailable("expired")
         attempt = msgspec.structs.replace(message, validity_seconds=validity_seconds)
         started = clock()
@@ -72,10 +73,6 @@ async def submit_until_deadline(
             observe(gateway.name, "rejected", clock() - started)
             raise
         except ProviderUnavailable as exc:
-            if exc.reason == "expired":
-                # The adapter cannot carry the code within its lifetime (MessageFlow's validity
-                # is in whole minutes): no call was made, and none could succeed later.
-                raise
             # An open circuit made no call: nothing to time, and the breaker has its own gauge.
             if exc.reason != "circuit_open":
                 observe(gateway.name, "unavailable", clock() - started)

@@ -91,6 +91,7 @@ class ReportSimulator:
 
 class SandboxGateway:
     name = "sandbox"
+    min_validity_seconds = 1
 
     def __init__(
         self,

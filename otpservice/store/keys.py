@@ -46,38 +46,6 @@ def lane_stream(shard: int) -> str:
     return f"{shard_base(shard)}:lane"
 
 
-class VerificationKeys:
-    """The keys of one verification, parsed from or made for its id."""
-
-    __slots__ = (
-        "events",
-        "lane",
-        "number_index",
-        "rand",
-        "record",
-        "reports_seen",
-        "shard",
-        "tag",
-        "tenant",
-    )
-
-    def __init__(self, tag: str, rand: str, tenant: str) -> None:
-        self.tag = tag
-        self.rand = rand
-        self.tenant = tenant
-        self.shard = shard_of(tag)
-        base = shard_base(self.shard)
-        self.record = f"{base}:v:{tag}{rand}"
-        self.events = f"{base}:e:{tag}{rand}"
-        self.reports_seen = f"{base}:r:{tag}{rand}"
-        self.number_index = f"{base}:n:{tenant}:{tag}"
-        self.lane = f"{base}:lane"
-
-    @property
-    def id(self) -> str:
-        return self.tag + self.rand
-
-
 class NumberKeys:
     """The keys of one phone number within one tenant."""
 
@@ -103,10 +71,42 @@ class NumberKeys:
         # A verification's keys are these prefixes followed by its rand.
         self.record_prefix = f"{base}:v:{tag}"
         self.events_prefix = f"{base}:e:{tag}"
-        self.lane = f"{base}:lane"
+        self.lane = lane_stream(self.shard)
 
     def verification(self, rand: str) -> VerificationKeys:
         return VerificationKeys(self.tag, rand, self.tenant)
+
+
+class VerificationKeys:
+    """The keys of one verification, parsed from or made for its id."""
+
+    __slots__ = (
+        "events",
+        "lane",
+        "number_index",
+        "rand",
+        "record",
+        "reports_seen",
+        "shard",
+        "tag",
+        "tenant",
+    )
+
+    def __init__(self, tag: str, rand: str, tenant: str) -> None:
+        number = NumberKeys(tag, tenant)
+        self.tag = tag
+        self.rand = rand
+        self.tenant = tenant
+        self.shard = number.shard
+        self.record = number.record_prefix + rand
+        self.events = number.events_prefix + rand
+        self.reports_seen = f"{shard_base(self.shard)}:r:{tag}{rand}"
+        self.number_index = number.index
+        self.lane = number.lane
+
+    @property
+    def id(self) -> str:
+        return self.tag + self.rand
 
 
 class Keyspace:

@@ -20,6 +20,7 @@ MESSAGE = SmsMessage(
 
 class Gateway:
     name = "fake"
+    min_validity_seconds = 1
 
     def __init__(self, hang: bool = False) -> None:
         self.hang = hang

@@ -33,6 +33,7 @@ class ScriptedGateway:
     """Answers each attempt from a script; each attempt takes `call_seconds` of fake time."""
 
     name = "fake"
+    min_validity_seconds = 1
 
     def __init__(
         self,
@@ -249,3 +250,18 @@ async def test_sleeps_between_attempts_follow_the_capped_backoff() -> None:
     assert len(clock.sleeps) == 10
     for retry, pause in enumerate(clock.sleeps):
         assert 0 <= pause <= min(5.0, 0.25 * 2**retry)
+
+
+async def test_less_left_than_the_provider_can_carry_sends_nothing_and_says_expired() -> None:
+    """MessageFlow counts validity in minutes: 59 s left is expired for it, and no call is made
+    (so nothing counts against its circuit breaker either)."""
+    clock, observed = FakeClock(), Observed()
+    gateway = ScriptedGateway(clock, [ACCEPTED])
+    gateway.min_validity_seconds = 60
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        await submit(gateway, clock, observed, lifetime=59.5)
+
+    assert caught.value.reason == "expired"
+    assert gateway.sent == []
+    assert observed == []
