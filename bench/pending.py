@@ -1,45 +1,71 @@
 """Bulk-inserts pending verifications straight into Redis with the service's own send_commit script.
 
-The arguments come from the service's code, not a copy of it: OtpService._send_request builds the
-SendRequest and VerificationStore.send_commit turns it into keys and ARGV, exactly as on a start,
-through a store whose script call only captures them. They are then sent as pipelined EVALSHA of
-the real send_commit script, with a fixed digest (no argon2: the point is Redis' state, not the
-hashing). Each entry is a complete pending verification of the benchmark tenant: record, queued
-event, number index and the number's send buckets, with the service's TTLs; its lane entry is
-acknowledged and deleted at once, as after the provider took the SMS.
+The arguments come from the service's code, not a copy of it: SendCodes.start builds the request
+and RedisVerifications.send_commit turns it into keys and ARGV, exactly as on a start, through a
+store client whose script calls only capture them (the pre-check is answered "new"). They are
+then sent as pipelined EVALSHA of the real send_commit script, with a fixed digest (no argon2:
+the point is Redis' state, not the hashing). Each entry is a complete pending verification of the
+benchmark tenant: record, queued event and the number's send buckets, with the service's TTLs;
+its lane entry is acknowledged and deleted at once, as after the provider took the SMS.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import redis
 
-from otpservice.domain.phone import Destination
-from otpservice.lane import SendLane
-from otpservice.service import OtpService
+from otpservice.ids import Identifiers
+from otpservice.lane import SendJob
+from otpservice.sealing import CodeSealer
 from otpservice.settings import Settings
-from otpservice.store.keys import Keyspace
-from otpservice.store.lane_store import LaneStore
-from otpservice.store.redis_store import VerificationStore
+from otpservice.store.schema import LANE_GROUP, RECORD
 from otpservice.store.scripts import script_source
+from otpservice.store.verifications import RedisVerifications
+from otpservice.usecases.composing import SmsComposer
+from otpservice.usecases.sending import SendCodes
 
 FIXED_DIGEST = bytes(range(32))
-_CANNED_OK = [b"ok", b"x", b"1", b"0", [], b"0-1"]
-_SEALED = bytes(38)  # a sealed 6-digit code's size; the entry is acknowledged at once anyway
+_NEW = [b"new", 0, b"", 0, b""]
+# A reply send_commit could give: enough for the use case to finish (its view, its SMS).
+_RECORD = [
+    field.encode() if isinstance(field, str) else field
+    for name, value in {
+        "rand": b"x", "tenant": b"bench", "to": b"+48500000000", "region": b"PL",
+        "status": b"pending", "created_ms": b"0", "expires_ms": b"600000", "attempts_left": b"5",
+        "sends": b"1", "max_sends": b"5", "next_resend_ms": b"0", "delivery_status": b"queued",
+        "delivery_updated_ms": b"0",
+    }.items()
+    for field in (RECORD[name], value)
+]  # fmt: skip
+_CANNED_OK = [b"ok", 0, 1, 0, _RECORD, b"0-1"]
 
 
-class _CapturingStore(VerificationStore):
-    """A VerificationStore whose script calls record (keys, args) instead of running."""
+class _CapturingClient:
+    """A StoreClient whose scripts record (keys, args) of send_commit instead of running."""
 
-    captured: tuple[list[str], list[Any]] = ([], [])
+    single_server = False
 
-    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:  # noqa: ARG002
-        self.captured = (list(keys), list(args))
-        return _CANNED_OK
+    def __init__(self) -> None:
+        self.captured: tuple[list[str], list[Any]] = ([], [])
+
+    async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if name == "send_commit":
+            self.captured = (list(keys), list(args))
+            return _CANNED_OK
+        return 0 if name == "rate_take" else _NEW
+
+
+class _FixedHasher:
+    async def hash_code_async(self, code: str, salt: bytes) -> bytes:  # noqa: ARG002
+        return FIXED_DIGEST
+
+
+class _NoLane:
+    def enqueue(self, job: SendJob) -> None:
+        pass
 
 
 def _drive(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -60,38 +86,33 @@ def pending_number(index: int) -> str:
 class PendingInserter:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.client = redis.Redis.from_url(redis_url, socket_timeout=60)
-        self.keyspace = Keyspace(settings.pepper)
         self.tenant = settings.tenants[0]
-        self.store = _CapturingStore(self.client, self.keyspace, 1.0)  # type: ignore[arg-type]
-        # The hasher is never touched by _send_request; the lane only names its consumer.
-        lane = SendLane(None, LaneStore(self.store, "bench-pending"))  # type: ignore[arg-type]
-        self.service = OtpService(
-            settings,
-            self.store,
-            None,  # type: ignore[arg-type]
-            lane,
-            settings.provider.name,
+        self.capture = _CapturingClient()
+        store = RedisVerifications(self.capture, "bench-pending")  # type: ignore[arg-type]
+        composer = SmsComposer({}, CodeSealer(settings.pepper), None)
+        self.sending = SendCodes(
+            store,
+            _FixedHasher(),
+            composer,
+            _NoLane(),
+            Identifiers(settings.pepper),
+            provider=settings.provider.name,
+            retention_ms=settings.retention_seconds * 1000,
         )
         self.sha = self.client.script_load(script_source("send_commit"))
 
     def args_for(self, index: int) -> tuple[list[str], list[Any]]:
-        e164 = pending_number(index)
-        number = self.keyspace.number(e164, self.tenant.name)
-        request = self.service._send_request(  # noqa: SLF001 - the service's own argument builder
-            tenant=self.tenant,
-            destination=Destination(e164=e164, region="PL", number_type="MOBILE"),
-            mode="number",
-            existing="",
-            new_rand=self.keyspace.new_rand(),
-            sealed_code=_SEALED,
-            salt=os.urandom(16),
-            digest=FIXED_DIGEST,
-            locale="pl",
-            app_hash="",
-            client_ref="",
+        _drive(
+            self.sending.start(
+                self.tenant,
+                to=pending_number(index),
+                locale="pl",
+                app_hash=None,
+                client_ref=None,
+                client_ip=f"10.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}",
+            )
         )
-        _drive(self.store.send_commit(number, request))
-        return self.store.captured
+        return self.capture.captured
 
     def insert(
         self, start: int, count: int, batch: int = 2000, time_limit: float = 300.0
@@ -109,7 +130,7 @@ class PendingInserter:
             lanes = []
             for i in range(index, stop):
                 keys, args = self.args_for(i)
-                lanes.append(keys[1])
+                lanes.append(keys[2])
                 pipe.evalsha(self.sha, len(keys), *keys, *args)
             # Each send is claimed by the script; here nothing sends it, so acknowledge it as a
             # dispatcher would once the provider answered: pending verifications, empty lane.
@@ -117,7 +138,7 @@ class PendingInserter:
             for lane, reply in zip(lanes, pipe.execute(raise_on_error=False), strict=True):
                 if isinstance(reply, list) and reply and reply[0] == b"ok":
                     ok += 1
-                    acks.xack(lane, "lane", reply[5])
+                    acks.xack(lane, LANE_GROUP, reply[5])
                     acks.xdel(lane, reply[5])
                 else:
                     failed += 1

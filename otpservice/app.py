@@ -1,4 +1,5 @@
-"""create_app(settings) -> Litestar. The lifespan owns the Redis pool, the hasher and the lane."""
+"""create_app(settings) -> Litestar: the one place where the pieces are wired together. The
+lifespan owns the Redis pool, the hasher and the lane."""
 
 from __future__ import annotations
 
@@ -21,17 +22,11 @@ from otpservice.api.otp import OtpController
 from otpservice.api.problems import internal_error_handler, problem_details_plugin
 from otpservice.api.request_metrics import RequestMetrics
 from otpservice.api.webhooks import delivery_reports
-from otpservice.hashing import CodeHasher
-from otpservice.lane import SendLane, consumer_name
 from otpservice.providers.base import SmsGateway
 from otpservice.providers.factory import build_gateway
-from otpservice.service import OtpService
+from otpservice.services import Services
 from otpservice.settings import Settings
 from otpservice.store.connection import RedisClient, connect
-from otpservice.store.keys import Keyspace
-from otpservice.store.lane_store import LaneStore
-from otpservice.store.redis_store import VerificationStore
-from otpservice.views import event_fragment
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +54,13 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = redis if redis is not None else make_redis(settings)
         sms = gateway if gateway is not None else build_gateway(settings)
-        store = VerificationStore(client, Keyspace(settings.pepper), settings.redis_timeout)
-        hasher = CodeHasher(settings.argon2, settings.pepper, settings.hash_threads)
-        lane = SendLane(sms, LaneStore(store, consumer_name()), settings.lane)
-        service = OtpService(settings, store, hasher, lane, sms.name)
-
+        services = Services(settings, client, sms)
         if settings.redis_url is not None:
-            for warning in await store.durability_warnings():
+            for warning in await services.store.durability_warnings():
                 log.warning("Redis: %s", warning)
-        lane.start(
-            service.record_send_outcome,
-            service.reclaim,
-            expired_event=event_fragment("failed", sms.name, "expired_before_send"),
-            retention_ms=settings.retention_seconds * 1000,
-        )
-        app.state.service = service
+        services.lane.start()
+        app.state.services = services
         app.state.gateway = sms
-        app.state.lane = lane
         async with AsyncExitStack() as closing:
             # Run at shutdown in reverse order, each even if an earlier one raised.
             if settings.metrics_dir:
@@ -83,10 +68,10 @@ def create_app(
                 closing.callback(multiprocess.mark_process_dead, os.getpid(), settings.metrics_dir)
             if redis is None:
                 closing.push_async_callback(client.aclose)
-            closing.callback(hasher.shutdown)
+            closing.callback(services.hasher.shutdown)
             closing.push_async_callback(sms.aclose)
             # The server has already spent up to half the deadline on in-flight requests.
-            closing.push_async_callback(lane.stop, settings.shutdown_deadline / 4)
+            closing.push_async_callback(services.lane.stop, settings.shutdown_deadline / 4)
             yield
 
     app = Litestar(

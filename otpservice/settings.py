@@ -106,7 +106,13 @@ class ProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     """How long an open circuit waits before letting one probe through."""
     sandbox_dlr_delay: float = 1.0
     """Seconds after a sandbox send before its simulated delivery report is posted back."""
-    sandbox_outcomes: tuple[tuple[str, int], ...] = ()
+    sandbox_outcomes: tuple[tuple[str, int], ...] = (
+        ("delivered", 90),
+        ("undelivered", 4),
+        ("expired", 3),
+        ("rejected", 1),
+        ("none", 2),
+    )
     """Weighted outcomes of sandbox sends: delivered, undelivered, expired, rejected or none."""
 
 
@@ -123,24 +129,26 @@ class LaneSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting of the service. A default written here is the one the loader uses."""
+
     env: Environment
     host: str
-    port: int
-    workers: int
-    server: ServerName
+    port: int = 8000
+    workers: int = 1
+    server: ServerName = "uvicorn"
     """The ASGI server `otpservice serve` runs: uvicorn (uvloop, httptools) or granian."""
     redis_url: str | None
     """None: the embedded in-process store (development only)."""
-    redis_timeout: float
+    redis_timeout: float = 0.5
     pepper: Secret
     public_url: str | None
     tenants: tuple[Tenant, ...]
     provider: ProviderSettings
     argon2: Argon2Params
-    argon2_profile: str
+    argon2_profile: str = "default"
     hash_threads: int
-    trusted_proxies: int
-    log_level: str
+    trusted_proxies: int = 0
+    log_level: str = "INFO"
     max_body_bytes: int = 16 * 1024
     retention_seconds: int = 3600
     """How long a finished or expired verification stays readable by GET /otp/{id}."""
@@ -174,6 +182,17 @@ class _File(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     tenants: list[_FileTenant] = msgspec.field(default_factory=list)
 
 
+def default(struct: type[msgspec.Struct], name: str) -> Any:
+    """The default `struct` declares for its field `name`: each default is written once, there."""
+    for field in msgspec.structs.fields(struct):
+        if field.name == name:
+            if field.default is not msgspec.NODEFAULT:
+                return field.default
+            if field.default_factory is not msgspec.NODEFAULT:
+                return field.default_factory()
+    raise LookupError(f"{struct.__name__}.{name} has no default")
+
+
 def api_key_digest(api_key: str) -> bytes:
     return hashlib.sha256(api_key.encode()).digest()
 
@@ -197,7 +216,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("OTP_REDIS_URL is required in production (the embedded store is not)")
 
     pepper = _pepper(reader, production=production)
-    profile = reader.choice("OTP_ARGON2_PROFILE", tuple(ARGON2_PROFILES), "default")
+    profile = reader.choice(
+        "OTP_ARGON2_PROFILE", tuple(ARGON2_PROFILES), default(Settings, "argon2_profile")
+    )
     if production and profile == "test":
         raise ConfigError("OTP_ARGON2_PROFILE=test is for tests only and refused in production")
 
@@ -207,7 +228,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("OTP_PUBLIC_URL must be an http:// or https:// URL")
 
     tenants, dev_key = _tenants(reader, production=production)
-    workers = reader.integer("OTP_WORKERS", 1, low=1, high=64)
+    workers = reader.integer("OTP_WORKERS", default(Settings, "workers"), low=1, high=64)
     if workers > 1 and redis_url is None:
         raise ConfigError(
             "OTP_WORKERS > 1 needs OTP_REDIS_URL: the embedded store lives inside one process"
@@ -216,11 +237,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         env=env,  # type: ignore[arg-type]
         host=reader.text("OTP_HOST") or ("0.0.0.0" if production else "127.0.0.1"),  # noqa: S104
-        port=reader.integer("OTP_PORT", 8000, low=1, high=65535),
+        port=reader.integer("OTP_PORT", default(Settings, "port"), low=1, high=65535),
         workers=workers,
-        server=reader.choice("OTP_SERVER", ("uvicorn", "granian"), "uvicorn"),  # type: ignore[arg-type]
+        server=reader.choice(  # type: ignore[arg-type]
+            "OTP_SERVER", ("uvicorn", "granian"), default(Settings, "server")
+        ),
         redis_url=redis_url,
-        redis_timeout=reader.number("OTP_REDIS_TIMEOUT_SECONDS", 0.5, low=0.05, high=30),
+        redis_timeout=reader.number(
+            "OTP_REDIS_TIMEOUT_SECONDS", default(Settings, "redis_timeout"), low=0.05, high=30
+        ),
         pepper=pepper,
         public_url=public_url.rstrip("/") if public_url else None,
         tenants=tenants,
@@ -228,26 +253,46 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         argon2=ARGON2_PROFILES[profile],
         argon2_profile=profile,
         hash_threads=reader.integer("OTP_HASH_THREADS", os.cpu_count() or 1, low=1, high=256),
-        trusted_proxies=reader.integer("OTP_TRUSTED_PROXIES", 0, low=0, high=10),
-        log_level=reader.choice(
-            "OTP_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
+        trusted_proxies=reader.integer(
+            "OTP_TRUSTED_PROXIES", default(Settings, "trusted_proxies"), low=0, high=10
         ),
-        max_body_bytes=reader.integer("OTP_MAX_BODY_BYTES", 16 * 1024, low=1024, high=1 << 20),
-        retention_seconds=reader.integer("OTP_RETENTION_SECONDS", 3600, low=60, high=30 * 86400),
+        log_level=reader.choice(
+            "OTP_LOG_LEVEL",
+            ("DEBUG", "INFO", "WARNING", "ERROR"),
+            default(Settings, "log_level"),
+            upper=True,
+        ),
+        max_body_bytes=reader.integer(
+            "OTP_MAX_BODY_BYTES", default(Settings, "max_body_bytes"), low=1024, high=1 << 20
+        ),
+        retention_seconds=reader.integer(
+            "OTP_RETENTION_SECONDS",
+            default(Settings, "retention_seconds"),
+            low=60,
+            high=30 * 86400,
+        ),
         dev_api_key=dev_key,
-        shutdown_deadline=reader.number("OTP_SHUTDOWN_DEADLINE_SECONDS", 20.0, low=1, high=600),
+        shutdown_deadline=reader.number(
+            "OTP_SHUTDOWN_DEADLINE_SECONDS", default(Settings, "shutdown_deadline"), low=1, high=600
+        ),
         lane=_lane(reader),
         metrics_dir=reader.text("PROMETHEUS_MULTIPROC_DIR") or None,
     )
 
 
 def _lane(reader: _Env) -> LaneSettings:
-    visibility = reader.number("OTP_LANE_VISIBILITY_SECONDS", 10.0, low=1, high=600)
-    sweep = reader.number("OTP_LANE_SWEEP_SECONDS", 1.0, low=0.05, high=60)
+    visibility = reader.number(
+        "OTP_LANE_VISIBILITY_SECONDS", default(LaneSettings, "visibility_seconds"), low=1, high=600
+    )
+    sweep = reader.number(
+        "OTP_LANE_SWEEP_SECONDS", default(LaneSettings, "sweep_seconds"), low=0.05, high=60
+    )
     if sweep >= visibility:
         raise ConfigError("OTP_LANE_SWEEP_SECONDS must be shorter than OTP_LANE_VISIBILITY_SECONDS")
     return LaneSettings(
-        concurrency=reader.integer("OTP_LANE_CONCURRENCY", 32, low=1, high=1024),
+        concurrency=reader.integer(
+            "OTP_LANE_CONCURRENCY", default(LaneSettings, "concurrency"), low=1, high=1024
+        ),
         visibility_seconds=visibility,
         sweep_seconds=sweep,
     )
@@ -364,9 +409,24 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
                 f"OTP_{provider.upper()}_WEBHOOK_SECRET is required in production: without it"
                 " delivery reports cannot be authenticated"
             )
-    connect = reader.number("OTP_PROVIDER_CONNECT_TIMEOUT_SECONDS", 2.0, low=0.1, high=30)
-    read = reader.number("OTP_PROVIDER_READ_TIMEOUT_SECONDS", 5.0, low=0.1, high=60)
-    total = reader.number("OTP_PROVIDER_TOTAL_TIMEOUT_SECONDS", 8.0, low=0.1, high=120)
+    connect = reader.number(
+        "OTP_PROVIDER_CONNECT_TIMEOUT_SECONDS",
+        default(ProviderSettings, "connect_timeout"),
+        low=0.1,
+        high=30,
+    )
+    read = reader.number(
+        "OTP_PROVIDER_READ_TIMEOUT_SECONDS",
+        default(ProviderSettings, "read_timeout"),
+        low=0.1,
+        high=60,
+    )
+    total = reader.number(
+        "OTP_PROVIDER_TOTAL_TIMEOUT_SECONDS",
+        default(ProviderSettings, "total_timeout"),
+        low=0.1,
+        high=120,
+    )
     if total < max(connect, read):
         raise ConfigError(
             "OTP_PROVIDER_TOTAL_TIMEOUT_SECONDS must be at least the connect and read timeouts"
@@ -380,14 +440,28 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
         flowstates=flowstates,
         webhook_secrets=webhook_secrets,
         sandbox_echo=reader.flag("OTP_SANDBOX_ECHO", default=not production),
-        breaker_failures=reader.integer("OTP_PROVIDER_BREAKER_FAILURES", 5, low=1, high=1000),
-        breaker_reset_seconds=reader.number(
-            "OTP_PROVIDER_BREAKER_RESET_SECONDS", 10.0, low=0.1, high=600
+        breaker_failures=reader.integer(
+            "OTP_PROVIDER_BREAKER_FAILURES",
+            default(ProviderSettings, "breaker_failures"),
+            low=1,
+            high=1000,
         ),
-        sandbox_dlr_delay=reader.number("OTP_SANDBOX_DLR_DELAY_SECONDS", 1.0, low=0, high=600),
-        sandbox_outcomes=parse_outcomes(
-            reader.text("OTP_SANDBOX_OUTCOMES")
-            or "delivered=90,undelivered=4,expired=3,rejected=1,none=2"
+        breaker_reset_seconds=reader.number(
+            "OTP_PROVIDER_BREAKER_RESET_SECONDS",
+            default(ProviderSettings, "breaker_reset_seconds"),
+            low=0.1,
+            high=600,
+        ),
+        sandbox_dlr_delay=reader.number(
+            "OTP_SANDBOX_DLR_DELAY_SECONDS",
+            default(ProviderSettings, "sandbox_dlr_delay"),
+            low=0,
+            high=600,
+        ),
+        sandbox_outcomes=(
+            parse_outcomes(outcomes)
+            if (outcomes := reader.text("OTP_SANDBOX_OUTCOMES"))
+            else default(ProviderSettings, "sandbox_outcomes")
         ),
     )
 

@@ -1,23 +1,18 @@
-"""What the use cases return: plain structs the API turns into its wire types."""
+"""What the use cases return: the client's view of a verification, derived from a stored record
+at the store's current time, and the result of a check. The API turns them into wire types."""
 
 from __future__ import annotations
 
 import msgspec
 
-
-class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
-    status: str
-    at_ms: int
-    send: int
-    provider: str | None = None
-    provider_status: str | None = None
-    error_code: str | None = None
+from otpservice.usecases.ports import DeliveryEvent, VerificationRecord
 
 
 class VerificationView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     to: str
     status: str
+    """pending, approved, failed, canceled or expired (a pending one past its expiry)."""
     created_ms: int
     expires_ms: int
     attempts_left: int
@@ -37,79 +32,31 @@ class CheckView(msgspec.Struct, frozen=True, kw_only=True):
     attempts_left: int
 
 
-class _StoredEvent(msgspec.Struct, frozen=True):
-    at: int
-    status: str
-    send: int = 0
-    provider: str | None = None
-    provider_status: str | None = None
-    error_code: str | None = None
-
-
-_event_decoder = msgspec.json.Decoder(_StoredEvent)
-
-
-def event_fragment(
-    status: str,
-    provider: str | None,
-    provider_status: str | None = None,
-    error_code: str | None = None,
-) -> bytes:
-    """An event as the Lua scripts store it: a JSON object minus its '{' (they prepend time).
-    Empty fields are left out: every pending verification keeps its events in Redis."""
-    fields = {
-        "status": status,
-        "provider": provider,
-        "provider_status": provider_status,
-        "error_code": error_code,
-    }
-    return msgspec.json.encode({k: v for k, v in fields.items() if v is not None})[1:]
-
-
-def view_from_record(
-    verification_id: str, fields: dict[str, bytes], now_ms: int, events: list[bytes]
+def verification_view(
+    verification_id: str,
+    record: VerificationRecord,
+    events: tuple[DeliveryEvent, ...],
+    now_ms: int,
 ) -> VerificationView:
-    def text(name: str) -> str:
-        return fields.get(name, b"").decode()
-
-    def number(name: str) -> int:
-        return int(fields.get(name, b"0") or b"0")
-
-    status = text("st")
-    expires = number("ex")
-    if status == "pending" and now_ms >= expires:
+    status: str = record.status
+    if status == "pending" and now_ms >= record.expires_ms:
         status = "expired"
-    sends = number("sn")
-    sends_left = max(0, number("ms") - sends)
-    resend_at = max(number("nr"), now_ms) if status == "pending" and sends_left > 0 else None
-    decoded = []
-    for raw in events:
-        try:
-            event = _event_decoder.decode(raw)
-        except msgspec.DecodeError:
-            continue
-        decoded.append(
-            DeliveryEvent(
-                status=event.status,
-                at_ms=event.at,
-                send=event.send,
-                provider=event.provider,
-                provider_status=event.provider_status,
-                error_code=event.error_code,
-            )
-        )
+    sends_left = max(0, record.max_sends - record.sends)
+    resend_at = (
+        max(record.next_resend_ms, now_ms) if status == "pending" and sends_left > 0 else None
+    )
     return VerificationView(
         id=verification_id,
-        to=text("to"),
+        to=record.to,
         status=status,
-        created_ms=number("ca"),
-        expires_ms=expires,
-        attempts_left=max(0, number("al")),
-        sends=sends,
+        created_ms=record.created_ms,
+        expires_ms=record.expires_ms,
+        attempts_left=max(0, record.attempts_left),
+        sends=record.sends,
         sends_left=sends_left,
         resend_available_ms=resend_at,
-        delivery_status=text("ds") or "queued",
-        delivery_updated_ms=number("du"),
-        client_ref=text("cr") or None,
-        events=tuple(decoded),
+        delivery_status=record.delivery_status,
+        delivery_updated_ms=record.delivery_updated_ms,
+        client_ref=record.client_ref,
+        events=events,
     )

@@ -27,7 +27,7 @@ async def healthz() -> Health:
     responses=error_responses(503),
 )
 async def readyz(state: State) -> Health:
-    if not await state.service.store.ping():
+    if not await state.services.store.ping():
         raise ServiceUnavailable("The verification store does not answer.")
     return Health(status="ready")
 

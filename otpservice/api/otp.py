@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from typing import Annotated, Any
 
@@ -24,8 +23,7 @@ from otpservice.api.schemas import (
     check_out,
     verification_out,
 )
-from otpservice.errors import IdempotencyConflict, OtpError
-from otpservice.service import OtpService
+from otpservice.services import Services
 from otpservice.settings import Tenant
 
 IdempotencyKey = Annotated[
@@ -53,9 +51,9 @@ def provide_tenant(request: Request[Any, Any, Any]) -> Tenant:
     return tenant_for_key(key, request.app.state.settings.tenants)
 
 
-def provide_service(state: State) -> OtpService:
-    service: OtpService = state.service
-    return service
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
 
 
 def client_ip(request: Request[Any, Any, Any], trusted_proxies: int) -> str:
@@ -76,17 +74,13 @@ def client_ip(request: Request[Any, Any, Any], trusted_proxies: int) -> str:
         return peer
 
 
-def _fingerprint(tenant: Tenant, data: StartRequest) -> str:
-    return hashlib.sha256(tenant.name.encode() + b"\0" + msgspec.json.encode(data)).hexdigest()
-
-
 class OtpController(Controller):
     path = "/otp"
     tags = ["verifications"]  # noqa: RUF012 - Litestar reads it as a class attribute
     security = [{"BearerAuth": []}, {"ApiKeyAuth": []}]  # noqa: RUF012
     dependencies = {  # noqa: RUF012
         "tenant": Provide(provide_tenant, sync_to_thread=False),
-        "service": Provide(provide_service, sync_to_thread=False),
+        "services": Provide(provide_services, sync_to_thread=False),
     }
 
     @post(
@@ -102,41 +96,13 @@ class OtpController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[StartRequest],
         tenant: NamedDependency[Tenant],
-        service: NamedDependency[OtpService],
+        services: NamedDependency[Services],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Verification]:
         settings = request.app.state.settings
-        if idempotency_key is None:
-            view = await service.start(
-                tenant,
-                to=data.to,
-                locale=data.locale,
-                app_hash=data.app_hash,
-                client_ref=data.client_ref,
-                client_ip=client_ip(request, settings.trusted_proxies),
-            )
-            return Response(verification_out(view), status_code=HTTP_201_CREATED)
 
-        store = service.store
-        key = service.keys.idempotency(tenant.name, idempotency_key)
-        fingerprint = _fingerprint(tenant, data)
-        state = await store.idempotency_reserve(
-            key, fingerprint, settings.idempotency_ttl_seconds * 1000
-        )
-        if state.verdict == "conflict":
-            raise IdempotencyConflict(
-                "This Idempotency-Key was used with a different request body."
-            )
-        if state.verdict == "in_progress":
-            raise IdempotencyConflict("A request with this Idempotency-Key is still in progress.")
-        if state.verdict == "replay":
-            return Response(
-                _verification_decoder.decode(state.response),
-                status_code=HTTP_201_CREATED,
-                headers={"Idempotent-Replayed": "true"},
-            )
-        try:
-            view = await service.start(
+        async def start() -> Verification:
+            view = await services.sending.start(
                 tenant,
                 to=data.to,
                 locale=data.locale,
@@ -144,13 +110,22 @@ class OtpController(Controller):
                 client_ref=data.client_ref,
                 client_ip=client_ip(request, settings.trusted_proxies),
             )
-        except OtpError:
-            # Nothing was stored or sent: free the key so the client may retry with it.
-            await store.idempotency_release(key)
-            raise
-        body = verification_out(view)
-        await store.idempotency_complete(key, fingerprint, msgspec.json.encode(body))
-        return Response(body, status_code=HTTP_201_CREATED)
+            return verification_out(view)
+
+        if idempotency_key is None:
+            return Response(await start(), status_code=HTTP_201_CREATED)
+
+        async def start_encoded() -> bytes:
+            return msgspec.json.encode(await start())
+
+        body, replayed = await services.idempotent_starts.run(
+            tenant, idempotency_key, msgspec.json.encode(data), start_encoded
+        )
+        return Response(
+            _verification_decoder.decode(body),
+            status_code=HTTP_201_CREATED,
+            headers={"Idempotent-Replayed": "true"} if replayed else None,
+        )
 
     @post(
         "/verify",
@@ -167,9 +142,11 @@ class OtpController(Controller):
         self,
         data: JSONBody[VerifyRequest],
         tenant: NamedDependency[Tenant],
-        service: NamedDependency[OtpService],
+        services: NamedDependency[Services],
     ) -> CheckResult:
-        view = await service.verify(tenant, verification_id=data.id, to=data.to, code=data.code)
+        view = await services.checking.verify(
+            tenant, verification_id=data.id, to=data.to, code=data.code
+        )
         return check_out(view)
 
     @post(
@@ -185,9 +162,9 @@ class OtpController(Controller):
         self,
         verification_id: VerificationIdPath,
         tenant: NamedDependency[Tenant],
-        service: NamedDependency[OtpService],
+        services: NamedDependency[Services],
     ) -> Verification:
-        return verification_out(await service.resend(tenant, verification_id))
+        return verification_out(await services.sending.resend(tenant, verification_id))
 
     @post(
         "/{verification_id:str}/cancel",
@@ -199,9 +176,9 @@ class OtpController(Controller):
         self,
         verification_id: VerificationIdPath,
         tenant: NamedDependency[Tenant],
-        service: NamedDependency[OtpService],
+        services: NamedDependency[Services],
     ) -> Verification:
-        return verification_out(await service.cancel(tenant, verification_id))
+        return verification_out(await services.managing.cancel(tenant, verification_id))
 
     @get(
         "/{verification_id:str}",
@@ -212,6 +189,6 @@ class OtpController(Controller):
         self,
         verification_id: VerificationIdPath,
         tenant: NamedDependency[Tenant],
-        service: NamedDependency[OtpService],
+        services: NamedDependency[Services],
     ) -> Verification:
-        return verification_out(await service.read(tenant, verification_id))
+        return verification_out(await services.managing.read(tenant, verification_id))

@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_200_OK
 from otpservice.api.openapi_docs import error_responses
 from otpservice.errors import InvalidRequest, Unauthorized, VerificationNotFound
 from otpservice.providers.dlr import InvalidReport, parse_reports
-from otpservice.service import OtpService
+from otpservice.services import Services
 from otpservice.settings import Settings
 
 MAX_REPORT_BYTES = 256 * 1024
@@ -88,6 +88,6 @@ async def delivery_reports(
         )
     except InvalidReport as exc:
         raise InvalidRequest(f"Not a delivery report: {exc}") from None
-    service: OtpService = state.service
-    recorded, unmatched = await service.ingest_reports(provider, reports)
+    services: Services = state.services
+    recorded, unmatched = await services.deliveries.ingest_reports(provider, reports)
     return ReportsReceipt(recorded=recorded, unmatched=unmatched)

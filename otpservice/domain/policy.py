@@ -94,6 +94,12 @@ def resend_cooldown(policy: Policy, sends_so_far: int) -> int:
     return min(cooldown, policy.resend_cooldown_max_seconds)
 
 
+def cooldown_schedule_ms(policy: Policy) -> tuple[int, ...]:
+    """The cooldown after the 1st, 2nd, ... `max_sends`-th send, in milliseconds: the store
+    applies it as it is (the one place the cooldown rule lives is `resend_cooldown`)."""
+    return tuple(resend_cooldown(policy, sends) * 1000 for sends in range(1, policy.max_sends + 1))
+
+
 def ttl_minutes(policy: Policy) -> int:
     """The code's lifetime in whole minutes as the SMS text states it (at least 1)."""
     return max(1, policy.code_ttl_seconds // 60)

@@ -1,11 +1,18 @@
-"""Loads the package's Lua scripts and registers each once (EVALSHA, reloaded on NOSCRIPT)."""
+"""Loads the package's Lua scripts and registers each once (EVALSHA, reloaded on NOSCRIPT).
+
+Each script is the names of store/schema.py (`lua_constants`), the shared helpers of
+`_prelude.lua`, then the script itself.
+"""
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from typing import Any
 
 from redis.commands.core import AsyncScript
+
+from otpservice.store.schema import lua_constants
 
 SCRIPT_NAMES = (
     "send_check",
@@ -18,13 +25,16 @@ SCRIPT_NAMES = (
     "rate_take",
     "idempotency_reserve",
     "lane_sweep",
+    "lane_resume",
 )
 
 
+@functools.cache
 def script_source(name: str) -> str:
     lua = resources.files("otpservice.store") / "lua"
     prelude = (lua / "_prelude.lua").read_text(encoding="utf-8")
-    return prelude + "\n" + (lua / f"{name}.lua").read_text(encoding="utf-8")
+    body = (lua / f"{name}.lua").read_text(encoding="utf-8")
+    return f"{lua_constants()}\n{prelude}\n{body}"
 
 
 def register_scripts(client: Any) -> dict[str, AsyncScript]:

@@ -140,7 +140,7 @@ class Harness:
         """
         deadline = time.monotonic() + timeout
         await asyncio.sleep(0.005)
-        while not self.app.state.lane.idle:
+        while not self.app.state.services.lane.idle:
             assert time.monotonic() < deadline, "the lane did not settle"
             await asyncio.sleep(0.005)
 

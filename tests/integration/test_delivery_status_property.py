@@ -1,7 +1,7 @@
 """The first terminal delivery status wins, as the real record_delivery Lua script applies it.
 
 Hypothesis draws report sequences; each one runs against a fresh verification in a real Redis,
-through `VerificationStore` (so the Lua scripts, prelude and all, run for real), and is checked
+through `RedisVerifications` (so the Lua scripts, prelude and all, run for real), and is checked
 step by step against the Python model `domain.delivery.next_status`.
 
 Hypothesis does not mix with pytest-asyncio's per-test loops, so this test is synchronous and runs
@@ -12,7 +12,6 @@ module (a module-scoped fixture, which Hypothesis allows).
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,14 +22,14 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from otpservice.domain.delivery import RESEND_UNLOCKING, DeliveryStatus, is_terminal, next_status
-from otpservice.settings import Secret
+from otpservice.ids import VerificationRef
+from otpservice.store.client import StoreClient
 from otpservice.store.connection import connect
-from otpservice.store.keys import Keyspace, VerificationKeys
-from otpservice.store.redis_store import SendRequest, VerificationStore
-from otpservice.views import event_fragment
+from otpservice.store.verifications import RedisVerifications
+from otpservice.usecases.ports import DeliveryEvent, Snapshot
+from tests.integration.stores import TENANT, fresh_tag, start
 from tests.redis_server import RedisServer
 
-TENANT = "acme"
 REPORTED = [
     DeliveryStatus.QUEUED,
     DeliveryStatus.SUBMITTED,
@@ -41,14 +40,13 @@ REPORTED = [
     DeliveryStatus.FAILED,
     DeliveryStatus.UNKNOWN,
 ]
-_numbers = itertools.count(1)
 
 
 class LuaStore:
     def __init__(self, loop: asyncio.AbstractEventLoop, client: Redis) -> None:
         self.loop = loop
         self.client = client
-        self.store = VerificationStore(client, Keyspace(Secret(b"p" * 32)), timeout=5.0)
+        self.store = RedisVerifications(StoreClient(client, timeout=5.0), "property-test")
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -65,101 +63,72 @@ def lua_store(redis_server: RedisServer) -> Iterator[LuaStore]:
     loop.close()
 
 
-async def fresh_verification(store: VerificationStore, *, accepted: bool) -> VerificationKeys:
+def event(status: DeliveryStatus, provider_status: str | None = None) -> DeliveryEvent:
+    return DeliveryEvent(
+        status=status.value, at_ms=0, send=1, provider="messageflow",
+        provider_status=provider_status,
+    )  # fmt: skip
+
+
+async def fresh_verification(store: RedisVerifications, *, accepted: bool) -> VerificationRef:
     """A started verification; with `accepted`, its SMS was accepted (queued -> submitted)."""
-    number = store.keys.number(f"+4860{next(_numbers):07d}", TENANT)
-    commit = await store.send_commit(
-        number,
-        SendRequest(
-            mode="number",
-            tenant=TENANT,
-            expected_rand="",
-            new_rand=store.keys.new_rand(),
-            salt=b"s" * 16,
-            digest=b"d" * 32,
-            sends_per_hour=1000,
-            sends_per_day=1000,
-            ttl_ms=600_000,
-            max_attempts=5,
-            max_sends=5,
-            cooldown_base_ms=30_000,
-            cooldown_cap_ms=900_000,
-            retention_ms=3_600_000,
-            e164="+48600000000",
-            region="PL",
-            client_ref="",
-            accept_previous=False,
-            provider="sandbox",
-            queued_event=event_fragment("queued", "sandbox"),
-            locale="pl",
-            app_hash="",
-            sealed_code=b"sealed",
-            consumer="property-test",
-        ),
-    )
-    assert commit.verdict == "ok"
-    keys = number.verification(commit.rand)
+    ref = await start(store, fresh_tag())
     if not accepted:
-        return keys
+        return ref
     # What the lane records when the provider accepts the SMS.
     receipt = await store.record_delivery(
-        keys,
-        send=1,
-        status="submitted",
-        event=event_fragment("submitted", "sandbox", "accepted"),
+        ref,
+        event(DeliveryStatus.SUBMITTED, "accepted"),
         lifts_cooldown=False,
         retention_ms=3_600_000,
-        lane_entry=commit.entry,
     )
     assert (receipt.verdict, receipt.current) == ("recorded", "submitted")
-    return keys
+    return ref
 
 
-async def report(store: VerificationStore, keys: VerificationKeys, status: DeliveryStatus) -> Any:
-    """One provider report, as OtpService.record_delivery hands it to the store."""
+async def report(store: RedisVerifications, ref: VerificationRef, status: DeliveryStatus) -> Any:
+    """One provider report, as RecordDeliveries hands it to the store."""
     return await store.record_delivery(
-        keys,
-        send=1,
-        status=status.value,
-        event=event_fragment(status.value, "messageflow", status.value.upper()),
+        ref,
+        event(status, status.value.upper()),
         lifts_cooldown=status in RESEND_UNLOCKING,
         retention_ms=3_600_000,
     )
 
 
-async def state(store: VerificationStore, keys: VerificationKeys) -> tuple[dict, list]:
-    client = store.client
-    events = await client.get(keys.events)
-    return await client.hgetall(keys.record), events.split(b"\n") if events else []
+async def state(store: RedisVerifications, ref: VerificationRef) -> Snapshot:
+    snapshot = await store.read(ref, tenant=TENANT)
+    assert snapshot is not None
+    return msgspec.structs.replace(snapshot, now_ms=0)
 
 
 async def check_sequence(
-    store: VerificationStore, sequence: list[DeliveryStatus], *, accepted: bool = True
+    store: RedisVerifications, sequence: list[DeliveryStatus], *, accepted: bool = True
 ) -> None:
     """Apply `sequence` as provider reports; `accepted` False: they race the submit receipt."""
-    keys = await fresh_verification(store, accepted=accepted)
-    start = DeliveryStatus.SUBMITTED if accepted else DeliveryStatus.QUEUED
-    model = start
-    record, events = await state(store, keys)
-    assert record[b"ds"] == start.value.encode()
+    ref = await fresh_verification(store, accepted=accepted)
+    first = DeliveryStatus.SUBMITTED if accepted else DeliveryStatus.QUEUED
+    model = first
+    before = await state(store, ref)
+    assert before.record.delivery_status == first.value
     seen: set[DeliveryStatus] = set()
     for status in sequence:
-        stored_before = DeliveryStatus(record[b"ds"].decode())
-        update = await report(store, keys, status)
-        after, after_events = await state(store, keys)
-        stored = DeliveryStatus(after[b"ds"].decode())
+        stored_before = DeliveryStatus(before.record.delivery_status)
+        update = await report(store, ref, status)
+        after = await state(store, ref)
+        stored = DeliveryStatus(after.record.delivery_status)
         model = next_status(model, status)
 
         if status in seen:
             # (c) A report seen before (a provider retrying, even a whole batch out of order)
             # is a no-op: no field, no event.
             assert update.verdict == "duplicate"
-            assert (after, after_events) == (record, events)
+            assert after == before
         else:
             assert update.verdict == "recorded"
-            assert len(after_events) == len(events) + 1
-            event = msgspec.json.decode(after_events[-1])
-            assert (event["status"], event["send"]) == (status.value, 1)
+            assert len(after.events) == len(before.events) + 1
+            last = after.events[-1]
+            assert (last.status, last.send) == (status.value, 1)
         # (b) The stored status is the model's, at every step and so at the end.
         assert stored == model, (sequence, status)
         # (a) A terminal status never moves.
@@ -167,25 +136,26 @@ async def check_sequence(
             assert stored == stored_before
         # A report that moves nothing leaves the status time (and the submit time) alone.
         if stored == stored_before:
-            assert after[b"du"] == record[b"du"]
-            assert after.get(b"sa") == record.get(b"sa")
+            assert after.record.delivery_updated_ms == before.record.delivery_updated_ms
+            assert after.record.submitted_ms == before.record.submitted_ms
         # Only the report that makes the status a failure lifts the resend cooldown.
         lifted = stored != stored_before and stored in RESEND_UNLOCKING
-        assert (after[b"nr"] != record[b"nr"]) == lifted, (sequence, status)
+        moved = after.record.next_resend_ms != before.record.next_resend_ms
+        assert moved == lifted, (sequence, status)
 
         # (c) Repeating the report at once changes nothing either.
-        again = await report(store, keys, status)
+        again = await report(store, ref, status)
         assert again.verdict == "duplicate"
-        assert await state(store, keys) == (after, after_events)
+        assert await state(store, ref) == after
 
-        record, events = after, after_events
+        before = after
         seen.add(status)
 
-    final, _ = await state(store, keys)
-    folded = start
+    final = await state(store, ref)
+    folded = first
     for status in sequence:
         folded = next_status(folded, status)
-    assert final[b"ds"].decode() == folded.value
+    assert final.record.delivery_status == folded.value
 
 
 @settings(max_examples=60, deadline=None, database=None)

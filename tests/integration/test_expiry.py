@@ -82,8 +82,9 @@ async def test_a_start_after_expiry_creates_a_new_verification(make_harness) -> 
 async def test_every_key_the_service_writes_expires(make_harness, redis: Redis) -> None:
     policy = {"resend_cooldown_seconds": 0, "limits": {"failed_checks_per_number": 5}}
     async with make_harness(policy) as harness:
-        # Touch every kind of state: verifications, events, number index, send buckets, the IP
-        # bucket, failed checks, idempotency keys (done and freed), provider message ids.
+        # Touch every kind of state: verifications (a number's latest, and an earlier one moved
+        # aside by a newer start), events, send buckets, the IP bucket, failed checks,
+        # idempotency keys (done and freed), provider message ids.
         approved = (
             await harness.client.post(
                 "/otp/start",
@@ -96,6 +97,7 @@ async def test_every_key_the_service_writes_expires(make_harness, redis: Redis) 
         wrong = "000000" if code != "000000" else "111111"
         await harness.verify(wrong, id=approved["id"])
         assert (await harness.verify(code, id=approved["id"])).json()["valid"] is True
+        assert (await harness.start()).status_code == 201  # moves the approved one aside
 
         canceled = (await harness.start("+48601234568")).json()
         await harness.client.post(f"/otp/{canceled['id']}/cancel", headers=harness.headers)
@@ -115,7 +117,7 @@ async def test_every_key_the_service_writes_expires(make_harness, redis: Redis) 
 
         keys = [key async for key in redis.scan_iter(count=1000)]
         # The session above really wrote every kind of key (else this test proves little).
-        kinds = (b":v:", b":e:", b":n:", b":fc", b":ip", b":idem", b":lane")
+        kinds = (b":c:", b":v:", b":e:", b":b:", b":f:", b":ip", b":idem", b":lane")
         assert all(any(kind in key for key in keys) for kind in kinds), sorted(keys)
         ttls = {key: await redis.pttl(key) for key in keys}
         # -1: the key never expires. -2: it vanished between SCAN and PTTL (it expired: fine).

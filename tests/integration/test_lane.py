@@ -1,8 +1,8 @@
 """The durable lane against a real Redis: a send outlives the process that stored its code.
 
-A "dead process" here is an OtpService whose lane never runs: its start stores the code and
-claims the lane entry, exactly as a process killed right after answering would leave it. The
-live app under test must then claim the entry after the visibility timeout and send it.
+A "dead process" here is the Services of a process whose lane never runs: its start stores the
+code and claims the lane entry, exactly as a process killed right after answering would leave it.
+The live app under test must then claim the entry after the visibility timeout and send it.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from otpservice.app import create_app
-from otpservice.hashing import CodeHasher
-from otpservice.lane import SendLane
-from otpservice.providers.base import SmsMessage, SubmitReceipt
+from otpservice.ids import parse_ref
+from otpservice.providers.base import SmsGateway, SmsMessage, SubmitReceipt
 from otpservice.providers.sandbox import SandboxGateway, SandboxMessage
-from otpservice.service import OtpService
+from otpservice.services import Services
 from otpservice.settings import Settings
-from otpservice.store.keys import TAG_LEN, Keyspace, VerificationKeys, lane_stream
-from otpservice.store.lane_store import LaneStore
-from otpservice.store.redis_store import VerificationStore
+from otpservice.store.keys import lane_stream, shard_of
+from otpservice.store.lane_store import RedisLane
 from otpservice.views import VerificationView
 from tests.integration.conftest import API_KEY, metric_value, redis_contents
 
@@ -53,20 +51,15 @@ class _Slow(SandboxGateway):
         return await super().submit(message)
 
 
-def _service(settings: Settings, redis: Redis, lane: Callable[[LaneStore], SendLane]) -> OtpService:
-    store = VerificationStore(redis, Keyspace(settings.pepper), 2.0)
-    hasher = CodeHasher(settings.argon2, settings.pepper, 1)
-    return OtpService(settings, store, hasher, lane(LaneStore(store, "gone-1")), "sandbox")
+def dead_service(settings: Settings, redis: Redis, gateway: SmsGateway | None = None) -> Services:
+    """Stores codes and claims their sends, but its lane never runs: a process killed right
+    after answering. (Start its lane to make it a live process.)"""
+    return Services(settings, redis, gateway or SandboxGateway(echo=False))
 
 
-def dead_service(settings: Settings, redis: Redis) -> OtpService:
-    """Stores codes and claims their sends, then never sends them."""
-    return _service(settings, redis, lambda store: SendLane(SandboxGateway(echo=False), store))
-
-
-async def start_on(service: OtpService, to: str = NUMBER) -> VerificationView:
-    return await service.start(
-        service.settings.tenants[0],
+async def start_on(services: Services, settings: Settings, to: str = NUMBER) -> VerificationView:
+    return await services.sending.start(
+        settings.tenants[0],
         to=to,
         locale=None,
         app_hash=None,
@@ -89,7 +82,9 @@ def code_in(text: str) -> str:
 
 async def lane_entries(redis: Redis, verification_id: str) -> tuple[int, int]:
     """(entries in the shard's stream, entries pending in its group) of this verification."""
-    stream = lane_stream(VerificationKeys(verification_id[:TAG_LEN], "", "").shard)
+    ref = parse_ref(verification_id)
+    assert ref is not None
+    stream = lane_stream(shard_of(ref.tag))
     if not await redis.exists(stream):
         return 0, 0
     pending = await redis.xpending(stream, "lane")
@@ -107,7 +102,8 @@ async def test_a_send_is_acknowledged_and_removed_once_the_provider_answered(
 async def test_a_send_left_by_a_dead_process_is_sent_by_another_and_its_code_works(
     make_settings: Callable[..., Settings], make_harness: Callable[..., Any], redis: Redis
 ) -> None:
-    view = await start_on(dead_service(make_settings(**FAST), redis))
+    settings = make_settings(**FAST)
+    view = await start_on(dead_service(settings, redis), settings)
     # The entry waits, claimed by the dead process, its code sealed: never in clear.
     assert await lane_entries(redis, view.id) == (1, 1)
     contents = repr(await redis_contents(redis)).encode()
@@ -131,7 +127,8 @@ async def test_an_abandoned_send_whose_code_expired_is_dropped_and_marked_failed
     make_settings: Callable[..., Settings], make_harness: Callable[..., Any], redis: Redis
 ) -> None:
     policy = {"code_ttl_seconds": 1}
-    view = await start_on(dead_service(make_settings(policy, **FAST), redis))
+    settings = make_settings(policy, **FAST)
+    view = await start_on(dead_service(settings, redis), settings)
     async with make_harness(policy, **FAST) as h:
         before = await metric_value(h.client, "otp_lane_dropped_total", reason="expired")
         deadline = time.monotonic() + 5
@@ -150,7 +147,8 @@ async def test_an_abandoned_send_whose_code_expired_is_dropped_and_marked_failed
 async def test_an_abandoned_send_of_a_canceled_verification_is_dropped_unsent(
     make_settings: Callable[..., Settings], make_harness: Callable[..., Any], redis: Redis
 ) -> None:
-    view = await start_on(dead_service(make_settings(**FAST), redis))
+    settings = make_settings(**FAST)
+    view = await start_on(dead_service(settings, redis), settings)
     async with make_harness(**FAST) as h:
         before = await metric_value(h.client, "otp_lane_dropped_total", reason="stale")
         canceled = await h.client.post(f"/otp/{view.id}/cancel", headers=h.headers)
@@ -188,9 +186,9 @@ async def test_on_shutdown_unfinished_sends_are_handed_back_for_at_once_takeover
     """Visibility 30 s: only a hand-back lets the other process send within a few seconds."""
     env = {"OTP_LANE_VISIBILITY_SECONDS": "30", "OTP_LANE_SWEEP_SECONDS": "0.1"}
     settings = make_settings(**env)
-    leaving = _service(settings, redis, lambda store: SendLane(_Stalled(), store, settings.lane))
-    leaving.lane.start(leaving.record_send_outcome, leaving.reclaim)
-    view = await start_on(leaving)
+    leaving = dead_service(settings, redis, _Stalled())
+    leaving.lane.start()
+    view = await start_on(leaving, settings)
     await asyncio.sleep(0.2)  # the stalled provider now holds it
     await leaving.lane.stop(grace=0.1)
     async with make_harness(**env) as h:
@@ -202,9 +200,10 @@ async def test_on_shutdown_unfinished_sends_are_handed_back_for_at_once_takeover
 async def test_many_abandoned_sends_are_each_sent_once(
     make_settings: Callable[..., Settings], make_harness: Callable[..., Any], redis: Redis
 ) -> None:
-    dead = dead_service(make_settings(**FAST), redis)
+    settings = make_settings(**FAST)
+    dead = dead_service(settings, redis)
     numbers = [f"+486012310{i:02d}" for i in range(40)]
-    views = [await start_on(dead, to) for to in numbers]
+    views = [await start_on(dead, settings, to) for to in numbers]
     async with make_harness(**FAST) as h:
         for to in numbers:
             await sms_to(h.gateway, to, timeout=5)
@@ -215,19 +214,21 @@ async def test_many_abandoned_sends_are_each_sent_once(
 async def test_the_sweep_forgets_consumers_long_gone_with_nothing_pending(
     make_settings: Callable[..., Settings], redis: Redis
 ) -> None:
-    dead = dead_service(make_settings(**FAST), redis)
-    view = await start_on(dead)
-    stream = lane_stream(VerificationKeys(view.id[:TAG_LEN], "", "").shard)
+    settings = make_settings(**FAST)
+    dead = dead_service(settings, redis)
+    view = await start_on(dead, settings)
+    ref = parse_ref(view.id)
+    assert ref is not None
+    stream = lane_stream(shard_of(ref.tag))
+    gone = dead.lane.store.consumer.encode()
     await redis.xgroup_createconsumer(stream, "lane", "long-gone")
     await asyncio.sleep(0.05)
-    sweeper = LaneStore(dead.store, "sweeper")
-    await sweeper.sweep(visibility_ms=60_000, batch=8, expired_event=b"", retention_ms=0)
+    sweeper = RedisLane(dead.store, "sweeper", retention_ms=0)
+    await sweeper.sweep(visibility_ms=60_000, batch=8, provider="sandbox")
     names = {c["name"] for c in await redis.xinfo_consumers(stream, "lane")}
-    assert {b"long-gone", b"gone-1"} <= names
-    await sweeper.sweep(
-        visibility_ms=60_000, batch=8, expired_event=b"", retention_ms=0, forget_idle_ms=20
-    )
+    assert {b"long-gone", gone} <= names
+    await sweeper.sweep(visibility_ms=60_000, batch=8, provider="sandbox", forget_idle_ms=20)
     names = {c["name"] for c in await redis.xinfo_consumers(stream, "lane")}
-    # gone-1 still holds a pending send: forgetting it would lose that send.
+    # The dead process still holds a pending send: forgetting it would lose that send.
     assert b"long-gone" not in names
-    assert b"gone-1" in names
+    assert gone in names

@@ -12,9 +12,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from otpservice.settings import Secret
-from otpservice.store.keys import Keyspace
-from otpservice.store.redis_store import VerificationStore
+from otpservice.store.client import StoreClient
 from tests.integration.conftest import (
     OTHER_KEY,
     Harness,
@@ -295,7 +293,7 @@ async def test_the_openapi_document_gives_every_error_as_problem_json(harness: H
 
 
 async def test_the_start_warns_when_redis_could_evict_or_lose_codes(redis) -> None:
-    store = VerificationStore(redis, Keyspace(Secret(b"p" * 32)), timeout=2.0)
+    store = StoreClient(redis, timeout=2.0)
     # The test server runs with noeviction and without AOF: only the AOF warning is due.
     assert [w for w in await store.durability_warnings() if "maxmemory" in w] == []
     await redis.config_set("maxmemory-policy", "allkeys-lru")

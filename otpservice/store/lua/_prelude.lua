@@ -1,4 +1,5 @@
--- Shared helpers, prepended to every script by store/scripts.py (Lua scripts cannot import).
+-- Helpers shared by every script; store/scripts.py prepends them (Lua scripts cannot import),
+-- after the names and rules of store/schema.py (F: record fields, L: lane entry fields, RANK).
 -- Time comes from the server (TIME) so every replica of the service agrees on it.
 local function now_ms()
   local t = redis.call('TIME')
@@ -30,17 +31,10 @@ local function gcra_commit(key, new_tat, now)
   redis.call('SET', key, fmt(math.ceil(new_tat)), 'PX', fmt(math.max(1, math.ceil(new_tat - now))))
 end
 
--- A number's key (per tenant) is a hash: 'r' the rand of its open verification (checked against
--- the record, which may have ended since), 's' its hourly and daily send buckets as
--- "<hour tat>:<day tat>". One key, not three, for each pending verification's number.
-local function keep_at_least(key, ms)
-  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, fmt(math.max(1, ms))) end
-end
-
--- Returns the wait (0 when allowed), which limit ('hour' or 'day') made it, and the value to
--- store on commit.
+-- A number's send buckets are one string "<hour tat>:<day tat>". Returns the wait (0 when
+-- allowed), which limit ('hour' or 'day') made it, and the pair to store on commit.
 local function send_buckets(key, per_hour, per_day, now)
-  local raw = redis.call('HGET', key, 's')
+  local raw = redis.call('GET', key)
   local h, d
   if raw then
     local colon = string.find(raw, ':', 1, true)
@@ -55,44 +49,34 @@ local function send_buckets(key, per_hour, per_day, now)
 end
 
 local function send_buckets_commit(key, tats, now)
-  redis.call('HSET', key, 's', fmt(tats[1]) .. ':' .. fmt(tats[2]))
-  keep_at_least(key, math.max(tats[1], tats[2]) - now)
+  local ttl = math.max(1, math.max(tats[1], tats[2]) - now)
+  redis.call('SET', key, fmt(tats[1]) .. ':' .. fmt(tats[2]), 'PX', fmt(ttl))
+end
+
+-- Of a verification's two possible homes (the number's current key, or its archived key once a
+-- newer verification took that), the one holding `rand`.
+local function home_of(current, archived, rand)
+  if redis.call('HGET', current, F.rand) == rand then return current end
+  return archived
 end
 
 -- A verification is open for checks and resends while pending, unexpired and of this tenant.
-local function open_record(vkey, tenant, now)
-  local f = redis.call('HMGET', vkey, 'tn', 'st', 'ex')
-  if not f[1] or f[1] ~= tenant or f[2] ~= 'pending' or tonumber(f[3]) <= now then
-    return false
-  end
-  return true
+local function is_open(tenant_field, status, expires, tenant, now)
+  return tenant_field == tenant and status == 'pending' and tonumber(expires) > now
 end
 
-local function cooldown_ms(sends, base, cap)
-  if sends < 1 then return 0 end
-  local exp = sends - 1
-  if exp > 30 then exp = 30 end
-  local c = base * (2 ^ exp)
-  if c > cap then c = cap end
-  return c
+-- Delivery status order (RANK, from domain/delivery.py): a status moves only to a higher rank,
+-- so terminal statuses never move and `unknown` moves nothing.
+local function rank(status)
+  return RANK[status] or -1
 end
 
--- Delivery status order, mirrored from domain/delivery.py: terminal statuses never move, a
--- terminal report wins over any intermediate one, `unknown` moves nothing.
-local TERMINAL = {delivered = true, undelivered = true, expired = true, rejected = true, failed = true}
-local function delivery_rank(s)
-  if TERMINAL[s] then return 2 end
-  if s == 'submitted' then return 1 end
-  if s == 'queued' then return 0 end
-  return -1
-end
-
--- A verification's delivery events: one string of JSON objects, one per line, the last 50 kept.
--- (A list costs three times the memory of a string for the one or two events most have.)
-local MAX_EVENTS = 50
-local function push_event(ekey, fragment, now, expire_at)
+-- A verification's delivery events: one string of JSON objects, one per line, the last
+-- MAX_EVENTS kept. (A list costs three times the memory of a string for the one or two events
+-- most have.)
+local function push_event(events_key, fragment, now, expire_at)
   local line = '{"at":' .. fmt(now) .. ',' .. fragment
-  local events = redis.call('GET', ekey)
+  local events = redis.call('GET', events_key)
   if events then
     events = events .. '\n' .. line
     local _, count = string.gsub(events, '\n', '')
@@ -103,5 +87,10 @@ local function push_event(ekey, fragment, now, expire_at)
   else
     events = line
   end
-  redis.call('SET', ekey, events, 'PXAT', fmt(expire_at))
+  redis.call('SET', events_key, events, 'PXAT', fmt(expire_at))
+end
+
+local function ack(lane, entry)
+  redis.call('XACK', lane, LANE_GROUP, entry)
+  redis.call('XDEL', lane, entry)
 end

@@ -1,8 +1,12 @@
 -- Cancel an open verification.
--- KEYS[1] record key   KEYS[2] the number's key   ARGV[1] tenant   ARGV[2] rand
+-- KEYS[1] the number's current verification
+-- ARGV[1] tenant   ARGV[2] the verification's rand
 -- Returns {'ok'} or {'not_found'}
+local current = KEYS[1]
+local tenant, rand = ARGV[1], ARGV[2]
+
 local now = now_ms()
-if not open_record(KEYS[1], ARGV[1], now) then return {'not_found'} end
-redis.call('HSET', KEYS[1], 'st', 'canceled', 'fa', fmt(now))
-if redis.call('HGET', KEYS[2], 'r') == ARGV[2] then redis.call('HDEL', KEYS[2], 'r') end
+local f = redis.call('HMGET', current, F.rand, F.tenant, F.status, F.expires_ms)
+if f[1] ~= rand or not is_open(f[2], f[3], f[4], tenant, now) then return {'not_found'} end
+redis.call('HSET', current, F.status, 'canceled', F.finished_ms, fmt(now))
 return {'ok'}

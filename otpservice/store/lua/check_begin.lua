@@ -1,28 +1,32 @@
 -- First half of a code check, BEFORE argon2: enforce the number's failed-check cap and the
 -- verification's attempt budget, and take one attempt from each (a right code gives the
 -- number's back in check_finish). So no more argon2 runs than attempts, even when concurrent.
--- KEYS[1] the number's key (mode 'number') or record key (mode 'id')   KEYS[2] failed-checks counter
--- ARGV[1] mode   ARGV[2] tenant   ARGV[3] record key prefix   ARGV[4] rand (mode 'id')
--- ARGV[5] failed-check limit   ARGV[6] failed-check window ms
--- Returns {'rate_limited', wait_ms} | {'not_found'} |
---         {'ok', rand, salt, h1, h0 or '', sends, attempts_left}
+-- KEYS[1] the number's current verification   KEYS[2] the number's failed-check counter
+-- ARGV[1] tenant   ARGV[2] the verification to check ('' = the number's open one)
+-- ARGV[3] failed-check limit   ARGV[4] failed-check window ms
+-- Returns CheckBeginReply {verdict, wait_ms, rand, salt, digest, previous digest or '', sends}:
+--   verdict ok, not_found or rate_limited.
+local current, failed_checks = KEYS[1], KEYS[2]
+local tenant, wanted = ARGV[1], ARGV[2]
+local failed_limit, window_ms = tonumber(ARGV[3]), ARGV[4]
+
 local now = now_ms()
-local failed = tonumber(redis.call('GET', KEYS[2]) or '0')
-if failed >= tonumber(ARGV[5]) then
-  local wait = redis.call('PTTL', KEYS[2])
+local failed = tonumber(redis.call('GET', failed_checks) or '0')
+if failed >= failed_limit then
+  local wait = redis.call('PTTL', failed_checks)
   if wait < 1 then wait = 1000 end
   return {'rate_limited', wait}
 end
-local rand = ARGV[4]
-if ARGV[1] == 'number' then rand = redis.call('HGET', KEYS[1], 'r') or '' end
-if rand == '' then return {'not_found'} end
-local vkey = ARGV[3] .. rand
-if not open_record(vkey, ARGV[2], now) then return {'not_found'} end
-local f = redis.call('HMGET', vkey, 'al', 'sl', 'h1', 'h0', 'sn')
-local left = tonumber(f[1])
-if left <= 0 then return {'not_found'} end
-left = redis.call('HINCRBY', vkey, 'al', -1)
-if redis.call('INCR', KEYS[2]) == 1 or redis.call('PTTL', KEYS[2]) < 0 then
-  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+local f = redis.call('HMGET', current, F.rand, F.tenant, F.status, F.expires_ms,
+  F.attempts_left, F.salt, F.digest, F.previous_digest, F.sends, F.accept_previous)
+local rand = f[1] or ''
+if rand == '' or (wanted ~= '' and rand ~= wanted) then return {'not_found'} end
+if not is_open(f[2], f[3], f[4], tenant, now) then return {'not_found'} end
+if tonumber(f[5]) <= 0 then return {'not_found'} end
+redis.call('HINCRBY', current, F.attempts_left, -1)
+if redis.call('INCR', failed_checks) == 1 or redis.call('PTTL', failed_checks) < 0 then
+  redis.call('PEXPIRE', failed_checks, window_ms)
 end
-return {'ok', rand, f[2], f[3], f[4] or '', f[5], left}
+local previous = ''
+if f[10] == '1' then previous = f[8] or '' end
+return {'ok', 0, rand, f[6], f[7], previous, f[9]}

@@ -1,33 +1,28 @@
--- Read-only pre-check before a start or resend, run BEFORE any argon2 work.
--- KEYS[1] the number's key (its open verification and its send buckets)
--- ARGV[1] mode: 'number' (start) or 'id' (resend)   ARGV[2] tenant
--- ARGV[3] record key prefix   ARGV[4] rand of the verification (mode 'id')
--- ARGV[5] sends per hour   ARGV[6] sends per day   ARGV[7] max sends
--- ARGV[8] cooldown base ms   ARGV[9] cooldown cap ms
--- Returns {verdict, wait_ms, rand, salt}; verdict is one of
---   new | resend | not_found | max_sends | too_soon | hour | day
+-- Read-only pre-check of a start or a resend, run BEFORE any argon2 work.
+-- KEYS[1] the number's current verification   KEYS[2] the number's send buckets
+-- ARGV[1] tenant   ARGV[2] the verification to resend ('' = a start for the number)
+-- ARGV[3] sends per hour   ARGV[4] sends per day
+-- Returns SendCheckReply {verdict, wait_ms, rand, open 0|1, salt}: verdict is one of
+--   new | resend | not_found | max_sends | too_soon | hour | day; rand is the number's latest
+--   verification ('' = none), open whether a send goes to it.
+local current, buckets = KEYS[1], KEYS[2]
+local tenant, wanted = ARGV[1], ARGV[2]
+local per_hour, per_day = tonumber(ARGV[3]), tonumber(ARGV[4])
+
 local now = now_ms()
-local tenant = ARGV[2]
-local rand = ARGV[4]
-if ARGV[1] == 'number' then
-  rand = redis.call('HGET', KEYS[1], 'r') or ''
-end
-local open = rand ~= '' and open_record(ARGV[3] .. rand, tenant, now)
-if ARGV[1] == 'id' and not open then return {'not_found', 0, '', ''} end
+local f = redis.call('HMGET', current, F.rand, F.tenant, F.status, F.expires_ms, F.sends,
+  F.max_sends, F.next_resend_ms, F.salt)
+local rand = f[1] or ''
+local open = rand ~= '' and is_open(f[2], f[3], f[4], tenant, now)
+if wanted ~= '' and (rand ~= wanted or not open) then return {'not_found', 0, '', 0, ''} end
 
 if open then
-  local vkey = ARGV[3] .. rand
-  local f = redis.call('HMGET', vkey, 'sn', 'ms', 'nr', 'sl', 'ex')
-  local sends = tonumber(f[1])
   -- Out of sends: a new verification can start once this one expires.
-  if sends >= tonumber(f[2]) then return {'max_sends', tonumber(f[5]) - now, rand, ''} end
-  local wait = tonumber(f[3]) - now
-  if wait > 0 then return {'too_soon', wait, rand, ''} end
-  local w, limit = send_buckets(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-  if w > 0 then return {limit, w, rand, ''} end
-  return {'resend', 0, rand, f[4]}
+  if tonumber(f[5]) >= tonumber(f[6]) then return {'max_sends', tonumber(f[4]) - now, rand, 1, ''} end
+  local wait = tonumber(f[7]) - now
+  if wait > 0 then return {'too_soon', wait, rand, 1, ''} end
 end
-
-local w, limit = send_buckets(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-if w > 0 then return {limit, w, '', ''} end
-return {'new', 0, '', ''}
+local w, limit = send_buckets(buckets, per_hour, per_day, now)
+if w > 0 then return {limit, w, rand, open and 1 or 0, ''} end
+if open then return {'resend', 0, rand, 1, f[8]} end
+return {'new', 0, rand, 0, ''}

@@ -1,0 +1,245 @@
+"""Verifications in Redis: the send, check, read/cancel and delivery repositories of
+usecases/ports.py, one Lua script per atomic step, every key handed to the script in KEYS."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+from otpservice.domain.delivery import DeliveryStatus
+from otpservice.ids import VerificationRef
+from otpservice.store import keys
+from otpservice.store.client import StoreClient
+from otpservice.store.replies import (
+    CheckBeginReply,
+    CheckFinishReply,
+    DeliveryReply,
+    ReadReply,
+    SendCheckReply,
+    SendCommitReply,
+    decode_reply,
+)
+from otpservice.store.schema import decode_events, decode_record, event_fragment
+from otpservice.usecases.ports import (
+    CheckBegun,
+    CheckFinished,
+    DeliveryEvent,
+    DeliveryUpdate,
+    IpLimit,
+    NewCode,
+    SendCommitted,
+    SendLimits,
+    SendPrecheck,
+    SendRequest,
+    Snapshot,
+)
+
+_request_encoder = msgspec.json.Encoder()
+
+
+class RedisVerifications:
+    """`consumer`: this process' name in the lane's group; a stored send is claimed for it."""
+
+    def __init__(self, store: StoreClient, consumer: str) -> None:
+        self.store = store
+        self.consumer = consumer
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def send_precheck(
+        self,
+        *,
+        tenant: str,
+        tag: str,
+        rand: str | None,
+        limits: SendLimits,
+        ip: IpLimit | None,
+    ) -> SendPrecheck:
+        number = keys.NumberKeys(tag)
+        check: tuple[str, list[str], list[Any]] = (
+            "send_check",
+            [number.current, number.send_buckets],
+            [tenant, rand or "", limits.sends_per_hour, limits.sends_per_day],
+        )
+        ip_wait = 0
+        if ip is None:
+            raw = await self.store.script(*check)
+        else:
+            take = ("rate_take", [keys.ip_bucket(ip.ip_tag)], [ip.limit, ip.period_ms])
+            if self.store.single_server:
+                # One round trip for both: the bucket and the number live in different slots,
+                # so they cannot be one script, but one server pipelines them.
+                ip_wait, raw = await self.store.scripts("send_check", [take, check])
+            else:
+                # Redis Cluster: the two keys may sit on different nodes.
+                ip_wait = await self.store.script(*take)
+                raw = await self.store.script(*check)
+        reply = decode_reply(raw, SendCheckReply)
+        return SendPrecheck(
+            verdict=reply.verdict,
+            wait_ms=reply.wait_ms,
+            rand=reply.rand,
+            open=reply.open,
+            salt=reply.salt,
+            ip_wait_ms=int(ip_wait),
+        )
+
+    async def send_commit(self, request: SendRequest, code: NewCode) -> SendCommitted:
+        number = keys.NumberKeys(request.tag)
+        target = request.seen_rand if request.seen_open else request.new_rand
+        call_keys = [
+            number.current,
+            number.send_buckets,
+            number.lane,
+            keys.VerificationKeys(VerificationRef(request.tag, target)).events,
+        ]
+        if request.seen_rand and not request.seen_open:
+            seen = VerificationRef(request.tag, request.seen_rand)
+            call_keys.append(keys.VerificationKeys(seen).archived)
+        queued = DeliveryEvent(
+            status=DeliveryStatus.QUEUED.value, at_ms=0, send=0, provider=request.provider
+        )
+        raw = await self.store.script(
+            "send_commit",
+            call_keys,
+            [
+                _request_encoder.encode(request),
+                code.salt,
+                code.digest,
+                code.sealed,
+                event_fragment(queued),
+                self.consumer,
+            ],
+        )
+        reply = decode_reply(raw, SendCommitReply)
+        if reply.verdict != "ok":
+            return SendCommitted(verdict=reply.verdict, wait_ms=reply.wait_ms)
+        record = decode_record(request.tag, reply.record)
+        return SendCommitted(
+            verdict="ok",
+            created=reply.created,
+            now_ms=reply.now_ms,
+            record=record,
+            queued=msgspec.structs.replace(queued, at_ms=reply.now_ms, send=record.sends),
+            lane_shard=number.shard,
+            lane_entry=reply.entry,
+        )
+
+    # --- checking -------------------------------------------------------------------------
+
+    async def check_begin(
+        self,
+        *,
+        tenant: str,
+        tag: str,
+        rand: str | None,
+        failed_limit: int,
+        failed_window_ms: int,
+    ) -> CheckBegun:
+        number = keys.NumberKeys(tag)
+        raw = await self.store.script(
+            "check_begin",
+            [number.current, number.failed_checks],
+            [tenant, rand or "", failed_limit, failed_window_ms],
+        )
+        reply = decode_reply(raw, CheckBeginReply)
+        digests = (
+            (reply.digest, reply.previous_digest) if reply.previous_digest else (reply.digest,)
+        )
+        return CheckBegun(
+            verdict=reply.verdict,
+            wait_ms=reply.wait_ms,
+            rand=reply.rand,
+            salt=reply.salt,
+            digests=tuple(d for d in digests if d) if reply.verdict == "ok" else (),
+            sends=reply.sends,
+        )
+
+    async def check_finish(self, ref: VerificationRef, *, matched_send: int) -> CheckFinished:
+        number = keys.NumberKeys(ref.tag)
+        raw = await self.store.script(
+            "check_finish", [number.current, number.failed_checks], [ref.rand, matched_send]
+        )
+        reply = decode_reply(raw, CheckFinishReply)
+        return CheckFinished(
+            verdict=reply.verdict,
+            attempts_left=reply.attempts_left,
+            created_ms=reply.created_ms,
+            region=reply.region,
+        )
+
+    # --- reading and cancelling -----------------------------------------------------------
+
+    async def read(self, ref: VerificationRef, *, tenant: str) -> Snapshot | None:
+        found = keys.VerificationKeys(ref)
+        raw = await self.store.script(
+            "read", [found.current, found.archived, found.events], [tenant, ref.rand]
+        )
+        if not raw:
+            return None
+        reply = decode_reply(raw, ReadReply)
+        return Snapshot(
+            record=decode_record(ref.tag, reply.record),
+            events=decode_events(reply.events),
+            now_ms=reply.now_ms,
+        )
+
+    async def cancel(self, ref: VerificationRef, *, tenant: str) -> bool:
+        raw = await self.store.script(
+            "cancel", [keys.NumberKeys(ref.tag).current], [tenant, ref.rand]
+        )
+        return bool(raw) and raw[0] == b"ok"
+
+    # --- deliveries -----------------------------------------------------------------------
+
+    async def record_delivery(
+        self,
+        ref: VerificationRef,
+        event: DeliveryEvent,
+        *,
+        lifts_cooldown: bool,
+        retention_ms: int,
+        lane_entry: str | None = None,
+    ) -> DeliveryUpdate:
+        found = keys.VerificationKeys(ref)
+        fragment = event_fragment(event)
+        call_keys = [found.current, found.archived, found.events, found.reports_seen]
+        args: list[Any] = [
+            ref.rand,
+            event.send,
+            event.status,
+            fragment,
+            "1" if lifts_cooldown else "0",
+            retention_ms,
+            # Computed here: the embedded store's Lua (fakeredis) has no redis.sha1hex.
+            hashlib.sha256(b"%d|" % event.send + fragment).hexdigest()[:24],
+        ]
+        if lane_entry:
+            call_keys.append(found.lane)
+            args.append(lane_entry)
+        reply = decode_reply(
+            await self.store.script("record_delivery", call_keys, args), DeliveryReply
+        )
+        return DeliveryUpdate(
+            verdict=reply.verdict,
+            previous=reply.previous,
+            current=reply.current,
+            submitted_ms=int(reply.submitted_ms) if reply.submitted_ms else None,
+            region=reply.region,
+            now_ms=reply.now_ms,
+        )
+
+    async def remember_provider_message(
+        self, provider: str, message_id: str, message_ref: str, ttl_ms: int
+    ) -> None:
+        key = keys.provider_message(provider, message_id)
+        await self.store.call("provider_message", self.store.redis.set(key, message_ref, px=ttl_ms))
+
+    async def lookup_provider_message(self, provider: str, message_id: str) -> str | None:
+        key = keys.provider_message(provider, message_id)
+        raw = await self.store.call("provider_message", self.store.redis.get(key))
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -1,0 +1,264 @@
+"""What the use cases need from storage: small repository Protocols and the records they carry.
+
+store/ implements them on Redis (one Lua script per atomic step); memory.py implements them in
+memory for unit tests. Both are held to the same behaviour by tests/integration/test_store_contract.
+Times are the store's clock (Redis' TIME), in milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import msgspec
+
+from otpservice.ids import VerificationRef
+from otpservice.lane import SendJob
+
+# --- records ------------------------------------------------------------------------------------
+
+
+class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One step of one SMS: queued, submitted, a provider's report, or the service's `failed`."""
+
+    status: str
+    at_ms: int
+    send: int
+    provider: str | None = None
+    provider_status: str | None = None
+    error_code: str | None = None
+
+
+class VerificationRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A verification as stored (never its code, salt or digests)."""
+
+    ref: VerificationRef
+    tenant: str
+    to: str
+    region: str
+    status: Literal["pending", "approved", "failed", "canceled"]
+    """As stored: a pending verification past its expiry is shown `expired` (views.py)."""
+    created_ms: int
+    expires_ms: int
+    attempts_left: int
+    sends: int
+    max_sends: int
+    next_resend_ms: int
+    delivery_status: str
+    delivery_updated_ms: int
+    submitted_ms: int | None = None
+    finished_ms: int | None = None
+    client_ref: str | None = None
+    locale: str = ""
+    app_hash: str | None = None
+    provider: str = ""
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    record: VerificationRecord
+    events: tuple[DeliveryEvent, ...]
+    now_ms: int
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+class SendLimits(msgspec.Struct, frozen=True, kw_only=True):
+    sends_per_hour: int
+    sends_per_day: int
+
+
+class IpLimit(msgspec.Struct, frozen=True, kw_only=True):
+    """The per-IP start bucket, taken in the same round trip as the send pre-check."""
+
+    ip_tag: str
+    limit: int
+    period_ms: int
+
+
+class SendPrecheck(msgspec.Struct, frozen=True, kw_only=True):
+    """What a send may do, read before any hashing. `rand` is the number's latest verification
+    ('' for none) and `open` whether it is still open (the send is then a resend on it)."""
+
+    verdict: Literal["new", "resend", "not_found", "max_sends", "too_soon", "hour", "day"]
+    wait_ms: int = 0
+    rand: str = ""
+    open: bool = False
+    salt: bytes = b""
+    ip_wait_ms: int = 0
+    """Milliseconds until the IP bucket has a token; 0 when one was taken."""
+
+
+class NewCode(msgspec.Struct, frozen=True, kw_only=True):
+    salt: bytes
+    digest: bytes
+    """argon2id of the code under the salt and the pepper."""
+    sealed: bytes
+    """The code sealed for the lane (sealing.py): a code is never stored in clear."""
+
+
+class SendRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Store a new code: on the number's open verification, or on a new one."""
+
+    tenant: str
+    tag: str
+    by_id: bool
+    """A resend of one verification (it must be open); else a start for the number."""
+    seen_rand: str
+    """The number's latest verification as the pre-check saw it; another one now is a conflict."""
+    seen_open: bool
+    new_rand: str
+    to: str
+    region: str
+    locale: str
+    app_hash: str
+    client_ref: str
+    provider: str
+    limits: SendLimits
+    ttl_ms: int
+    max_attempts: int
+    max_sends: int
+    cooldowns_ms: tuple[int, ...]
+    """The resend cooldown after the 1st, 2nd, ... send (domain/policy.py)."""
+    accept_previous: bool
+    retention_ms: int
+
+
+class SendCommitted(msgspec.Struct, frozen=True, kw_only=True):
+    verdict: Literal["ok", "conflict", "not_found", "max_sends", "too_soon", "hour", "day"]
+    wait_ms: int = 0
+    created: bool = False
+    now_ms: int = 0
+    record: VerificationRecord | None = None
+    """The verification after the send (verdict ok)."""
+    queued: DeliveryEvent | None = None
+    lane_shard: int = 0
+    lane_entry: str = ""
+    """The send's entry in its shard's lane, claimed by this process."""
+
+
+class CodeHashing(Protocol):
+    async def hash_code_async(self, code: str, salt: bytes) -> bytes:
+        """argon2id of `code` under `salt` and the pepper, off the event loop."""
+        ...
+
+
+class SendQueue(Protocol):
+    def enqueue(self, job: SendJob) -> None:
+        """Hand a stored send to the lane, which submits it."""
+        ...
+
+
+class SendRepository(Protocol):
+    async def send_precheck(
+        self,
+        *,
+        tenant: str,
+        tag: str,
+        rand: str | None,
+        limits: SendLimits,
+        ip: IpLimit | None,
+    ) -> SendPrecheck:
+        """`rand`: a resend of that verification; None: a start for the number."""
+        ...
+
+    async def send_commit(self, request: SendRequest, code: NewCode) -> SendCommitted: ...
+
+
+# --- checking -----------------------------------------------------------------------------------
+
+
+class CheckBegun(msgspec.Struct, frozen=True, kw_only=True):
+    """An attempt taken (verdict ok), with what the code must be hashed and compared with."""
+
+    verdict: Literal["ok", "not_found", "rate_limited"]
+    wait_ms: int = 0
+    rand: str = ""
+    salt: bytes = b""
+    digests: tuple[bytes, ...] = ()
+    """The current code's digest, then the previous one's when the tenant accepts it."""
+    sends: int = 0
+
+
+class CheckFinished(msgspec.Struct, frozen=True, kw_only=True):
+    verdict: Literal["approved", "pending", "failed", "not_found"]
+    attempts_left: int = 0
+    created_ms: int = 0
+    region: str = ""
+
+
+class CheckRepository(Protocol):
+    async def check_begin(
+        self,
+        *,
+        tenant: str,
+        tag: str,
+        rand: str | None,
+        failed_limit: int,
+        failed_window_ms: int,
+    ) -> CheckBegun:
+        """`rand`: check that verification; None: the number's open one."""
+        ...
+
+    async def check_finish(self, ref: VerificationRef, *, matched_send: int) -> CheckFinished:
+        """`matched_send`: the send whose code matched, 0 for a wrong code."""
+        ...
+
+
+# --- managing -----------------------------------------------------------------------------------
+
+
+class VerificationReader(Protocol):
+    async def read(self, ref: VerificationRef, *, tenant: str) -> Snapshot | None: ...
+
+    async def cancel(self, ref: VerificationRef, *, tenant: str) -> bool: ...
+
+
+# --- deliveries ---------------------------------------------------------------------------------
+
+
+class DeliveryUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    verdict: Literal["unmatched", "duplicate", "recorded"]
+    previous: str = ""
+    current: str = ""
+    submitted_ms: int | None = None
+    region: str = ""
+    now_ms: int = 0
+
+
+class DeliveryRepository(Protocol):
+    async def record_delivery(
+        self,
+        ref: VerificationRef,
+        event: DeliveryEvent,
+        *,
+        lifts_cooldown: bool,
+        retention_ms: int,
+        lane_entry: str | None = None,
+    ) -> DeliveryUpdate:
+        """Record one event of one send (`event.at_ms` is ignored: the store's clock stamps it);
+        `lane_entry`: the send's lane entry, acknowledged in the same step."""
+        ...
+
+    async def remember_provider_message(
+        self, provider: str, message_id: str, message_ref: str, ttl_ms: int
+    ) -> None: ...
+
+    async def lookup_provider_message(self, provider: str, message_id: str) -> str | None: ...
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+
+class IdempotencyState(msgspec.Struct, frozen=True, kw_only=True):
+    verdict: Literal["reserved", "conflict", "in_progress", "replay"]
+    response: bytes = b""
+
+
+class IdempotencyRepository(Protocol):
+    async def reserve(
+        self, tenant: str, key: str, fingerprint: str, ttl_ms: int
+    ) -> IdempotencyState: ...
+
+    async def complete(self, tenant: str, key: str, fingerprint: str, response: bytes) -> None: ...
+
+    async def release(self, tenant: str, key: str) -> None: ...

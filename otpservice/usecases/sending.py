@@ -1,0 +1,218 @@
+"""Sending codes: start a verification (or resend on the number's open one) and resend by id.
+
+Every limit is checked by the store before any argon2 work (the pre-check), the code is hashed
+off the event loop, and the store keeps the digest and queues the SMS in one atomic step; the
+lane then submits it. A request that is refused stores and sends nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from otpservice import metrics
+from otpservice.domain import message
+from otpservice.domain.codes import generate_code
+from otpservice.domain.phone import check_destination_allowed, parse_destination
+from otpservice.domain.policy import cooldown_schedule_ms
+from otpservice.errors import InvalidRequest, ServiceUnavailable, VerificationNotFound
+from otpservice.hashing import SALT_BYTES
+from otpservice.ids import Identifiers, VerificationRef
+from otpservice.lane import Send
+from otpservice.settings import Tenant
+from otpservice.usecases.composing import SmsComposer, locales
+from otpservice.usecases.ports import (
+    CodeHashing,
+    IpLimit,
+    NewCode,
+    SendCommitted,
+    SendLimits,
+    SendQueue,
+    SendRepository,
+    SendRequest,
+)
+from otpservice.usecases.refusals import raise_for_send_verdict, rate_limited
+from otpservice.views import VerificationView, verification_view
+
+_MINUTE_MS = 60_000
+_COMMIT_TRIES = 3
+
+
+class _Target:
+    """What a send is for: a start for a number, or a resend of one verification."""
+
+    def __init__(
+        self,
+        tenant: Tenant,
+        tag: str,
+        *,
+        rand: str | None = None,
+        to: str = "",
+        region: str = "",
+        locale: str | None = None,
+        app_hash: str = "",
+        client_ref: str = "",
+        ip: IpLimit | None = None,
+    ) -> None:
+        self.tenant = tenant
+        self.tag = tag
+        self.rand = rand
+        self.to = to
+        self.region = region
+        self.locale = locale
+        """None: the verification's own (a resend by id)."""
+        self.app_hash = app_hash
+        self.client_ref = client_ref
+        self.ip = ip
+
+
+class SendCodes:
+    def __init__(
+        self,
+        repository: SendRepository,
+        hasher: CodeHashing,
+        composer: SmsComposer,
+        queue: SendQueue,
+        ids: Identifiers,
+        *,
+        provider: str,
+        retention_ms: int,
+    ) -> None:
+        self.repository = repository
+        self.hasher = hasher
+        self.composer = composer
+        self.queue = queue
+        self.ids = ids
+        self.provider = provider
+        self.retention_ms = retention_ms
+
+    async def start(
+        self,
+        tenant: Tenant,
+        *,
+        to: str,
+        locale: str | None,
+        app_hash: str | None,
+        client_ref: str | None,
+        client_ip: str,
+    ) -> VerificationView:
+        """Create a verification and queue its first code, or resend on the number's open one."""
+        destination = parse_destination(to)
+        check_destination_allowed(destination, tenant.policy)
+        if app_hash is not None and not message.is_app_hash(app_hash):
+            raise InvalidRequest("app_hash must be the 11-character Android SMS Retriever hash.")
+        chosen = message.choose_locale(
+            locale, destination.region, tenant.default_locale, locales(tenant)
+        )
+        target = _Target(
+            tenant,
+            self.ids.number_tag(tenant.name, destination.e164),
+            to=destination.e164,
+            region=destination.region,
+            locale=chosen,
+            app_hash=app_hash or "",
+            client_ref=client_ref or "",
+            ip=IpLimit(
+                ip_tag=self.ids.ip_tag(tenant.name, client_ip),
+                limit=tenant.policy.limits.starts_per_ip_per_minute,
+                period_ms=_MINUTE_MS,
+            ),
+        )
+        return await self._send(target)
+
+    async def resend(self, tenant: Tenant, verification_id: str) -> VerificationView:
+        ref = self.ids.ref_for_id(verification_id, tenant.name)
+        if ref is None:
+            raise VerificationNotFound
+        return await self._send(_Target(tenant, ref.tag, rand=ref.rand))
+
+    async def _send(self, target: _Target) -> VerificationView:
+        policy = target.tenant.policy
+        limits = SendLimits(
+            sends_per_hour=policy.limits.sends_per_number_per_hour,
+            sends_per_day=policy.limits.sends_per_number_per_day,
+        )
+        ip = target.ip
+        for _ in range(_COMMIT_TRIES):
+            check = await self.repository.send_precheck(
+                tenant=target.tenant.name, tag=target.tag, rand=target.rand, limits=limits, ip=ip
+            )
+            ip = None  # a retry after a conflict is the same request: take the token once
+            if check.ip_wait_ms:
+                raise rate_limited("ip", check.ip_wait_ms)
+            raise_for_send_verdict(check.verdict, check.wait_ms)
+            salt = check.salt if check.verdict == "resend" else secrets.token_bytes(SALT_BYTES)
+            seen_open = check.verdict == "resend"
+            new_rand = self.ids.new_rand()
+            ref = VerificationRef(target.tag, check.rand if seen_open else new_rand)
+            code = generate_code(policy.code_length)
+            digest = await self.hasher.hash_code_async(code, salt)
+            committed = await self.repository.send_commit(
+                self._request(target, limits, check.rand, seen_open, new_rand),
+                NewCode(salt=salt, digest=digest, sealed=self.composer.seal(code, ref)),
+            )
+            if committed.verdict == "conflict":
+                continue
+            raise_for_send_verdict(committed.verdict, committed.wait_ms)
+            if committed.created:
+                metrics.count_started(target.region)
+            return self._queue(target, committed, code)
+        # Only a storm of concurrent starts for one number gets here.
+        raise ServiceUnavailable("Too many concurrent requests for this number; retry.")
+
+    def _request(
+        self, target: _Target, limits: SendLimits, seen_rand: str, seen_open: bool, new_rand: str
+    ) -> SendRequest:
+        policy = target.tenant.policy
+        return SendRequest(
+            tenant=target.tenant.name,
+            tag=target.tag,
+            by_id=target.rand is not None,
+            seen_rand=seen_rand,
+            seen_open=seen_open,
+            new_rand=new_rand,
+            to=target.to,
+            region=target.region,
+            locale=target.locale or "",
+            app_hash=target.app_hash,
+            client_ref=target.client_ref,
+            provider=self.provider,
+            limits=limits,
+            ttl_ms=policy.code_ttl_seconds * 1000,
+            max_attempts=policy.max_attempts,
+            max_sends=policy.max_sends,
+            cooldowns_ms=cooldown_schedule_ms(policy),
+            accept_previous=policy.accept_previous_code,
+            retention_ms=self.retention_ms,
+        )
+
+    def _queue(self, target: _Target, committed: SendCommitted, code: str) -> VerificationView:
+        record = committed.record
+        assert record is not None  # verdict ok
+        tenant = target.tenant
+        now_ms = committed.now_ms
+        remaining = max(0.0, (record.expires_ms - now_ms) / 1000)
+        send = Send(
+            ref=record.ref,
+            number=record.sends,
+            region=record.region,
+            deadline=time.monotonic() + remaining,
+            shard=committed.lane_shard,
+            entry=committed.lane_entry,
+        )
+        self.queue.enqueue(
+            self.composer.job(
+                tenant,
+                send,
+                to=record.to,
+                code=code,
+                # A start speaks the request's language; a resend by id the verification's.
+                locale=target.locale or record.locale or tenant.default_locale,
+                app_hash=target.app_hash if target.rand is None else record.app_hash or "",
+                remaining=remaining,
+            )
+        )
+        # The response shows the `queued` event the store just recorded, as GET would.
+        queued = (committed.queued,) if committed.queued is not None else ()
+        public_id = self.ids.public_id(record.ref, tenant.name)
+        return verification_view(public_id, record, queued, now_ms)
