@@ -19,7 +19,10 @@ from otpservice.settings import Secret
 
 TAG_LEN = 16
 RAND_LEN = 26
-_REF_RE = re.compile(rf"^[a-z2-7]{{{TAG_LEN}}}[a-z2-7]{{{RAND_LEN}}}$")
+# fullmatch and [0-9], not isdigit(): a trailing newline, an Arabic-Indic or a superscript digit
+# must not pass for ours.
+_REF_RE = re.compile(rf"[a-z2-7]{{{TAG_LEN + RAND_LEN}}}")
+_SEND_RE = re.compile(r"[1-9][0-9]{0,3}")
 
 
 def b32(data: bytes) -> str:
@@ -39,7 +42,7 @@ class VerificationRef(NamedTuple):
 
 def parse_ref(text: str) -> VerificationRef | None:
     """The reference in `text`, or None when it cannot be one of ours."""
-    if not _REF_RE.match(text):
+    if not _REF_RE.fullmatch(text):
         return None
     return VerificationRef(text[:TAG_LEN], text[TAG_LEN:])
 
@@ -53,7 +56,7 @@ def parse_message_ref(text: str) -> tuple[VerificationRef, int] | None:
     """(verification, send) of one of our SMS references, or None for anything else."""
     head, _, send = text.rpartition("-")
     ref = parse_ref(head)
-    if ref is None or not send.isdigit():
+    if ref is None or not _SEND_RE.fullmatch(send):
         return None
     return ref, int(send)
 

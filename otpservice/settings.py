@@ -473,7 +473,7 @@ def parse_outcomes(raw: str) -> tuple[tuple[str, int], ...]:
     out: list[tuple[str, int]] = []
     for part in raw.split(","):
         name, _, weight = part.strip().partition("=")
-        if name not in SANDBOX_OUTCOMES or not weight.isdigit():
+        if name not in SANDBOX_OUTCOMES or not (weight.isascii() and weight.isdigit()):
             raise ConfigError(
                 "OTP_SANDBOX_OUTCOMES must look like 'delivered=90,undelivered=5,none=5' with"
                 f" outcomes from {', '.join(SANDBOX_OUTCOMES)}; got {part.strip()!r}"

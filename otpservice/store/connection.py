@@ -92,7 +92,7 @@ def _service_and_db(path: str) -> tuple[str, int]:
     parts = [p for p in path.split("/") if p]
     if not parts or len(parts) > 2:
         raise RedisUrlError("a Sentinel URL ends in /<service name> or /<service name>/<db>")
-    if len(parts) == 2 and not parts[1].isdigit():
+    if len(parts) == 2 and not (parts[1].isascii() and parts[1].isdigit()):
         raise RedisUrlError("the database after the service name must be a number")
     return unquote(parts[0]), int(parts[1]) if len(parts) == 2 else 0
 
@@ -106,7 +106,7 @@ def _host_port(item: str, default_port: int) -> tuple[str, int]:
         host, _, port = item.partition(":")
     if not host:
         raise RedisUrlError("every node needs a host (host:port, comma-separated)")
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         raise RedisUrlError(f"bad port in {item!r}")
     return host, int(port) if port else default_port
 

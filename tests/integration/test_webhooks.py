@@ -307,11 +307,16 @@ async def test_an_intermediate_report_never_overwrites_a_terminal_one(
 async def test_a_report_for_an_unknown_message_is_acknowledged_ignored_and_counted(
     mf: Harness, redis: Redis
 ) -> None:
-    verification_id, _ = await send_one(mf)
-    # A well-formed id that was never issued, a send this verification never made, and a
-    # reference that is not ours at all.
-    unknown_id = "a" * len(verification_id)
-    refs = [f"{unknown_id}-1", f"{verification_id}-5", "not-one-of-ours", "12345"]
+    verification_id, external_id = await send_one(mf)
+    ours = external_id.rpartition("-")[0]
+    # A well-formed reference that was never issued, a send this verification never made,
+    # references that are not ours at all, and our own spelled with digits that only look like
+    # ASCII ones (Arabic-Indic, superscript) or with a trailing newline.
+    unknown = "a" * len(ours)
+    refs = [
+        f"{unknown}-1", f"{ours}-5", "not-one-of-ours", "12345",
+        f"{ours}-\u0661", f"{ours}-\u00b9", f"{ours}-1\n", f"{ours}\n-1",
+    ]  # fmt: skip
     snapshot = await redis_contents(redis)
     for ref in refs:
         before = await metric_value(mf.client, "otp_dlr_unmatched_total", provider="messageflow")
