@@ -32,7 +32,11 @@ async def readyz(state: State) -> Health:
     return Health(status="ready")
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+# Litestar adds "; charset=utf-8" to a text/ media type itself: give it the rest only.
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
+
+
+@get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type=METRICS_MEDIA_TYPE)
 async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
     settings: Settings = request.app.state.settings
     registry = REGISTRY
@@ -40,4 +44,4 @@ async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
         # Several worker processes: sum what every one of them wrote.
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=settings.metrics_dir)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), media_type=METRICS_MEDIA_TYPE)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from otpservice.ids import Identifiers, VerificationRef
+from otpservice.ids import Identifiers, VerificationRef, message_ref
 from otpservice.settings import Secret
 from otpservice.usecases.ports import NewCode, SendLimits, SendRepository, SendRequest
 
@@ -16,6 +16,13 @@ TENANT = "acme"
 IDS = Identifiers(Secret(b"p" * 32))
 _numbers = itertools.count(1)
 UNLIMITED = SendLimits(sends_per_hour=1000, sends_per_day=1000)
+
+
+def sms_ref(verification_id: str, send: int = 1, tenant: str = TENANT) -> str:
+    """The externalId of one SMS of a verification (the message reference is not the id)."""
+    ref = IDS.ref_for_id(verification_id, tenant)
+    assert ref is not None
+    return message_ref(ref, send)
 
 
 def fresh_tag(tenant: str = TENANT) -> str:

@@ -148,6 +148,32 @@ async def test_another_tenant_cannot_see_or_use_a_verification(harness: Harness)
     assert (await harness.verify(code, id=started["id"])).json()["valid"] is True
 
 
+async def test_ids_of_one_number_cannot_be_linked(harness: Harness) -> None:
+    """Three verifications of one number, and one of another tenant: no id gives away that
+    they share a phone (once, every id of a number began with the same 16 characters)."""
+    ids = []
+    for _ in range(3):
+        started = (await harness.start("+48601234567")).json()
+        ids.append(started["id"])
+        await harness.client.post(f"/otp/{started['id']}/cancel", headers=harness.headers)
+    other = await harness.client.post(
+        "/otp/start", json={"to": "+48601234567"}, headers={"X-Api-Key": OTHER_KEY}
+    )
+    ids.append(other.json()["id"])
+    assert len(set(ids)) == 4
+    for i, first in enumerate(ids):
+        for second in ids[i + 1 :]:
+            shared = sum(1 for a, b in zip(first, second, strict=True) if a == b)
+            # Two random 42-character base-32 strings share about 1.3 positions.
+            assert shared < 12, (first, second)
+            assert first[:6] != second[:6]
+            assert first[-6:] != second[-6:]
+    # Each still works for its own tenant, and an id of one tenant means nothing to another.
+    assert (await harness.client.get(f"/otp/{ids[0]}", headers=harness.headers)).status_code == 200
+    foreign = await harness.client.get(f"/otp/{ids[3]}", headers=harness.headers)
+    assert foreign.status_code == 404
+
+
 async def test_unknown_and_finished_ids_get_the_same_answer(harness: Harness) -> None:
     started = (await harness.start()).json()
     code = await harness.code_for()

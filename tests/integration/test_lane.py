@@ -16,7 +16,6 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from otpservice.app import create_app
-from otpservice.ids import parse_ref
 from otpservice.providers.base import SmsGateway, SmsMessage, SubmitReceipt
 from otpservice.providers.sandbox import SandboxGateway, SandboxMessage
 from otpservice.services import Services
@@ -25,6 +24,7 @@ from otpservice.store.keys import lane_stream, shard_of
 from otpservice.store.lane_store import RedisLane
 from otpservice.views import VerificationView
 from tests.integration.conftest import API_KEY, metric_value, redis_contents
+from tests.integration.stores import IDS, sms_ref
 
 FAST = {"OTP_LANE_VISIBILITY_SECONDS": "1", "OTP_LANE_SWEEP_SECONDS": "0.1"}
 NUMBER = "+48601230001"
@@ -82,7 +82,7 @@ def code_in(text: str) -> str:
 
 async def lane_entries(redis: Redis, verification_id: str) -> tuple[int, int]:
     """(entries in the shard's stream, entries pending in its group) of this verification."""
-    ref = parse_ref(verification_id)
+    ref = IDS.ref_for_id(verification_id, "acme")
     assert ref is not None
     stream = lane_stream(shard_of(ref.tag))
     if not await redis.exists(stream):
@@ -110,7 +110,7 @@ async def test_a_send_left_by_a_dead_process_is_sent_by_another_and_its_code_wor
     async with make_harness(**FAST) as h:
         before = await metric_value(h.client, "otp_lane_redeliveries_total", provider="sandbox")
         sent = await sms_to(h.gateway, NUMBER, timeout=5)
-        assert sent.external_id == f"{view.id}-1"
+        assert sent.external_id == sms_ref(view.id)
         code = code_in(sent.text)
         assert code.encode() not in contents
         result = (await h.verify(code, id=view.id)).json()
@@ -119,7 +119,7 @@ async def test_a_send_left_by_a_dead_process_is_sent_by_another_and_its_code_wor
         assert after - before == 1
         # Past another visibility timeout: still exactly one SMS, and the lane is empty.
         await asyncio.sleep(1.5)
-        assert [m.external_id for m in h.gateway.outbox] == [f"{view.id}-1"]
+        assert [m.external_id for m in h.gateway.outbox] == [sms_ref(view.id)]
         assert await lane_entries(redis, view.id) == (0, 0)
 
 
@@ -174,7 +174,7 @@ async def test_a_slow_send_stays_with_its_process_while_it_renews_its_claim(
         await asyncio.sleep(0.5)
         assert await metric_value(client, "otp_lane_depth") >= 1
         sent = await sms_to(slow, NUMBER, timeout=6)
-        assert sent.external_id == f"{started['id']}-1"
+        assert sent.external_id == sms_ref(started["id"])
         await asyncio.sleep(1.2)
         assert list(other.gateway.outbox) == []
         assert await lane_entries(redis, started["id"]) == (0, 0)
@@ -193,7 +193,7 @@ async def test_on_shutdown_unfinished_sends_are_handed_back_for_at_once_takeover
     await leaving.lane.stop(grace=0.1)
     async with make_harness(**env) as h:
         sent = await sms_to(h.gateway, NUMBER, timeout=3)
-        assert sent.external_id == f"{view.id}-1"
+        assert sent.external_id == sms_ref(view.id)
         assert (await h.verify(code_in(sent.text), id=view.id)).json()["valid"] is True
 
 
@@ -208,7 +208,9 @@ async def test_many_abandoned_sends_are_each_sent_once(
         for to in numbers:
             await sms_to(h.gateway, to, timeout=5)
         await asyncio.sleep(1.2)
-        assert sorted(m.external_id for m in h.gateway.outbox) == sorted(f"{v.id}-1" for v in views)
+        assert sorted(m.external_id for m in h.gateway.outbox) == sorted(
+            sms_ref(v.id) for v in views
+        )
 
 
 async def test_the_sweep_forgets_consumers_long_gone_with_nothing_pending(
@@ -217,7 +219,7 @@ async def test_the_sweep_forgets_consumers_long_gone_with_nothing_pending(
     settings = make_settings(**FAST)
     dead = dead_service(settings, redis)
     view = await start_on(dead, settings)
-    ref = parse_ref(view.id)
+    ref = IDS.ref_for_id(view.id, "acme")
     assert ref is not None
     stream = lane_stream(shard_of(ref.tag))
     gone = dead.lane.store.consumer.encode()

@@ -149,6 +149,12 @@ async def test_metrics_expose_every_family_of_the_contract(harness: Harness) -> 
         assert declared.get(family) == kind, f"{family}: {declared.get(family)}"
 
 
+async def test_metrics_name_their_content_type_and_charset_once(harness: Harness) -> None:
+    content_type = (await harness.client.get("/metrics")).headers["content-type"]
+    assert content_type.startswith("text/plain; version=")
+    assert content_type.count("charset") == 1, content_type
+
+
 async def test_metrics_count_what_happened_with_the_contract_labels(harness: Harness) -> None:
     client = harness.client
     sends = {"provider": "sandbox", "lane": "priority", "outcome": "accepted"}

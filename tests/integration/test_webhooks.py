@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     metric_value,
     redis_contents,
 )
+from tests.integration.stores import sms_ref
 
 NUMBER = "+48601234567"
 OTHER_NUMBER = "+48601234568"
@@ -71,7 +72,7 @@ async def send_one(harness: Harness, to: str = NUMBER) -> tuple[str, str]:
     await harness.settle()
     sent = harness.gateway.last_to(to)
     assert sent is not None
-    assert sent.external_id == f"{verification_id}-{started.json()['sends']}"
+    assert sent.external_id == sms_ref(verification_id, started.json()["sends"])
     body = await read(harness, verification_id)
     assert body["delivery"]["status"] == "submitted"
     return verification_id, sent.external_id
@@ -527,7 +528,7 @@ async def test_a_failed_delivery_lifts_the_resend_cooldown(mf: Harness, raw: str
     await mf.settle()
     sent = mf.gateway.last_to(NUMBER)
     assert sent is not None
-    assert sent.external_id == f"{verification_id}-2"
+    assert sent.external_id == sms_ref(verification_id, 2)
 
 
 @pytest.mark.parametrize("raw", ["DELIVRD", "Delivered", 1, "ENROUTE", "WOBBLY"])
@@ -555,7 +556,7 @@ async def test_a_report_for_an_old_send_adds_an_event_but_moves_nothing(mf: Harn
     await mf.settle()
     second = mf.gateway.last_to(NUMBER)
     assert second is not None
-    assert second.external_id == f"{verification_id}-2"
+    assert second.external_id == sms_ref(verification_id, 2)
     before = await read(mf, verification_id)
     assert before["delivery"]["status"] == "submitted"
 

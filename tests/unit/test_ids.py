@@ -49,3 +49,19 @@ def test_tags_are_per_tenant_and_never_show_the_number() -> None:
 def test_a_non_ascii_digit_in_a_setting_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError):
         load_settings({"OTP_SANDBOX_OUTCOMES": "delivered=\u00b9"})
+
+
+def test_a_public_id_opens_to_its_reference_for_its_tenant_only() -> None:
+    public = IDS.public_id(REF, "acme")
+    assert IDS.ref_for_id(public, "acme") == REF
+    assert IDS.ref_for_id(public, "other") != REF
+    assert public[:26] == REF.rand  # the random part leads; the tag is sealed behind it
+    assert REF.tag not in public
+
+
+def test_ids_of_one_number_share_nothing_but_chance() -> None:
+    tag = IDS.number_tag("acme", "+48601234567")
+    ids = [IDS.public_id(VerificationRef(tag, IDS.new_rand()), "acme") for _ in range(50)]
+    tails = {i[26:] for i in ids}
+    assert len(tails) == 50
+    assert IDS.ref_for_id("!" * 42, "acme") is None

@@ -17,6 +17,7 @@ from otpservice.errors import (
     ServiceUnavailable,
     VerificationNotFound,
 )
+from otpservice.ids import message_ref
 from otpservice.usecases.ports import SendCommitted
 from tests.unit.world import NUMBER, World, tenant
 
@@ -35,7 +36,9 @@ async def test_a_start_stores_a_verification_and_queues_its_code(world: World) -
     assert [e.status for e in view.events] == ["queued"]
     [job] = world.queue.jobs
     assert job.message.to == NUMBER
-    assert job.message.external_id == f"{view.id}-1"
+    ref = world.ids.ref_for_id(view.id, "acme")
+    assert ref is not None
+    assert job.message.external_id == message_ref(ref, 1)
     assert job.send.number == 1
     # A Polish number is texted in Polish; the code is in the SMS and nowhere in the view.
     assert job.message.text.startswith("Kod Acme:")
