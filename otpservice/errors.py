@@ -11,6 +11,7 @@ One exception handler (api/problems.py) turns them into RFC 9457 problem+json. T
     ├── VerificationNotFound            404 verification_not_found
     ├── IdempotencyConflict             409 idempotency_conflict
     ├── PayloadTooLarge                 413 payload_too_large
+    ├── UnsupportedMediaType            415 unsupported_media_type
     ├── TooManyRequests                 429 (carries retry_after)
     │   ├── RateLimited                 429 rate_limited
     │   ├── ResendTooSoon               429 resend_too_soon
@@ -89,6 +90,12 @@ class PayloadTooLarge(OtpError):
     code = "payload_too_large"
     status = 413
     title = "The request body is too large"
+
+
+class UnsupportedMediaType(OtpError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "The request body must be JSON"
 
 
 class TooManyRequests(OtpError):

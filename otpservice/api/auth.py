@@ -1,15 +1,39 @@
-"""Tenant resolution from the API key: SHA-256 digests compared in constant time."""
+"""Tenant resolution from the API key: SHA-256 digests compared in constant time.
+
+`authenticate` is the client API's guard: Litestar runs guards before it reads a request's body,
+so a request without a valid key is refused before a byte of its body is parsed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from collections.abc import Sequence
+from typing import Any, cast
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 
 from otpservice.errors import Unauthorized
 from otpservice.settings import Tenant
 
 MAX_KEY_LENGTH = 256
+_SCOPE_KEY = "otpservice.tenant"
+
+
+def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Resolve the caller's tenant from its API key, or refuse the request (401)."""
+    key = api_key_from_headers(
+        connection.headers.get("authorization"), connection.headers.get("x-api-key")
+    )
+    tenant = tenant_for_key(key, connection.app.state.settings.tenants)
+    cast("dict[str, Any]", connection.scope)[_SCOPE_KEY] = tenant
+
+
+def authenticated_tenant(connection: ASGIConnection[Any, Any, Any, Any]) -> Tenant:
+    """The tenant `authenticate` found for this request."""
+    tenant: Tenant = cast("dict[str, Any]", connection.scope)[_SCOPE_KEY]
+    return tenant
 
 
 def api_key_from_headers(authorization: str | None, x_api_key: str | None) -> str:

@@ -13,7 +13,8 @@ from litestar.openapi.spec import Example
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from otpservice.api.auth import api_key_from_headers, tenant_for_key
+from otpservice.api.auth import authenticate, authenticated_tenant
+from otpservice.api.bodies import StrictJSONRequest
 from otpservice.api.openapi_docs import error_responses
 from otpservice.api.schemas import (
     CheckResult,
@@ -45,10 +46,7 @@ _verification_decoder = msgspec.json.Decoder(Verification)
 def provide_tenant(request: Request[Any, Any, Any]) -> Tenant:
     # Synchronous on purpose: an async dependency costs Litestar a task per request (~25 % of
     # a GET /otp/{id} in bench/), and this one does no I/O.
-    key = api_key_from_headers(
-        request.headers.get("authorization"), request.headers.get("x-api-key")
-    )
-    return tenant_for_key(key, request.app.state.settings.tenants)
+    return authenticated_tenant(request)
 
 
 def provide_services(state: State) -> Services:
@@ -78,6 +76,8 @@ class OtpController(Controller):
     path = "/otp"
     tags = ["verifications"]  # noqa: RUF012 - Litestar reads it as a class attribute
     security = [{"BearerAuth": []}, {"ApiKeyAuth": []}]  # noqa: RUF012
+    guards = [authenticate]  # noqa: RUF012
+    request_class = StrictJSONRequest
     dependencies = {  # noqa: RUF012
         "tenant": Provide(provide_tenant, sync_to_thread=False),
         "services": Provide(provide_services, sync_to_thread=False),

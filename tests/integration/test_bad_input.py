@@ -46,8 +46,23 @@ def phone(to: str, reason: str) -> Bad:
     return start({"to": to}, 400, "invalid_phone_number", detail=reason)
 
 
-JSON = {**AUTH, "Content-Type": "application/json"}
+JSON_TYPE = {"Content-Type": "application/json"}
+JSON = {**AUTH, **JSON_TYPE}
 EXISTING = "<id of the pending verification>"
+DEEP = b"[" * 1000 + b"]" * 1000
+DEEP_OBJECTS = b'{"a":' * 2500 + b"1" + b"}" * 2500
+
+
+def as_type(path: str, content_type: str | None) -> Bad:
+    """A well-formed JSON body under another content type: refused before it is read."""
+    body = (
+        b'{"to": "+48601234567"}'
+        if path == "/otp/start"
+        else b'{"to": "+48601234567", "code": "123456"}'
+    )
+    headers = {**AUTH, "Content-Type": content_type} if content_type else dict(AUTH)
+    return Bad("POST", path, 415, "unsupported_media_type", content=body, headers=headers)
+
 
 CASES: dict[str, Bad] = {
     # --- /otp/start: shape of the body
@@ -71,6 +86,45 @@ CASES: dict[str, Bad] = {
     ),
     "an app_hash of the wrong length": start({"to": NUMBER, "app_hash": "short"}),
     "an app_hash with characters outside base64": start({"to": NUMBER, "app_hash": "abc-def_gh!"}),
+    # --- /otp/start: bodies that are not plain JSON of one meaning
+    "1,000 nested arrays (no API key: never read)": Bad(
+        "POST", "/otp/start", 401, "unauthorized", content=DEEP, headers=JSON_TYPE
+    ),
+    "1,000 nested arrays": Bad(
+        "POST", "/otp/start", 400, "invalid_request", content=DEEP, headers=JSON
+    ),
+    "2,500 nested objects": Bad(
+        "POST", "/otp/start", 400, "invalid_request", content=DEEP_OBJECTS, headers=JSON
+    ),
+    "a duplicated key": Bad(
+        "POST",
+        "/otp/start",
+        400,
+        "invalid_request",
+        headers=JSON,
+        content=b'{"to": "+48601234567", "to": "+48601234568"}',
+    ),
+    "a body that is not UTF-8": Bad(
+        "POST", "/otp/start", 400, "invalid_request", content=b'{"to": "+48\xff"}', headers=JSON
+    ),
+    "NaN": Bad("POST", "/otp/start", 400, "invalid_request", content=b'{"to": NaN}', headers=JSON),
+    "JSON sent as text/plain": as_type("/otp/start", "text/plain"),
+    "JSON sent as application/xml": as_type("/otp/start", "application/xml"),
+    "JSON sent as a form": as_type("/otp/start", "application/x-www-form-urlencoded"),
+    "JSON sent as multipart": as_type("/otp/start", "multipart/form-data; boundary=x"),
+    "JSON sent with no content type": as_type("/otp/start", None),
+    "verify JSON sent as text/plain": as_type("/otp/verify", "text/plain"),
+    "verify with a duplicated code": Bad(
+        "POST",
+        "/otp/verify",
+        400,
+        "invalid_request",
+        headers=JSON,
+        content=b'{"id": "<id of the pending verification>", "code": "000000", "code": "111111"}',
+    ),
+    "verify with 1,000 nested arrays": Bad(
+        "POST", "/otp/verify", 400, "invalid_request", content=DEEP, headers=JSON
+    ),
     # --- /otp/start: the number
     "a number without '+'": phone("48601234567", "E.164"),
     "an unknown country code": phone("+999123456789", "unknown country calling code"),
@@ -144,6 +198,8 @@ async def pending(make_harness) -> AsyncIterator[tuple[Harness, str]]:
 
 
 def _fill(value: Any, verification_id: str) -> Any:
+    if isinstance(value, bytes):
+        return value.replace(EXISTING.encode(), verification_id.encode())
     if isinstance(value, str):
         return value.replace(EXISTING, verification_id)
     if isinstance(value, dict):
@@ -162,7 +218,7 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     sent = len(harness.gateway.outbox)
     kwargs: dict[str, Any] = {"headers": case.headers}
     if case.content is not None:
-        kwargs["content"] = case.content
+        kwargs["content"] = _fill(case.content, verification_id)
     elif case.json is not None:
         kwargs["json"] = _fill(case.json, verification_id)
 
@@ -185,3 +241,18 @@ async def test_bad_input_costs_the_verification_no_attempt(
     read = await harness.client.get(f"/otp/{verification_id}", headers=harness.headers)
     assert read.json()["attempts_left"] == 5
     assert read.json()["sends"] == 1
+
+
+async def test_a_duplicated_key_is_refused_not_read_as_its_last_value(
+    pending: tuple[Harness, str],
+) -> None:
+    """A proxy that reads the first `code` and a service that read the last would disagree."""
+    harness, verification_id = pending
+    code = await harness.code_for(NUMBER)
+    wrong = "000000" if code != "000000" else "111111"
+    body = f'{{"id": "{verification_id}", "code": "{wrong}", "code": "{code}"}}'.encode()
+    answer = await harness.client.post("/otp/verify", content=body, headers=JSON)
+    assert_problem(answer, 400, "invalid_request")
+    assert "code" in answer.json()["detail"]
+    read = await harness.client.get(f"/otp/{verification_id}", headers=harness.headers)
+    assert (read.json()["status"], read.json()["attempts_left"]) == ("pending", 5)
