@@ -22,6 +22,12 @@ T = TypeVar("T")
 ScriptCall = tuple[str, Sequence[str], Sequence[Any]]
 """(script name, keys, args)"""
 
+_RESET_SAFE = frozenset({"read", "send_check", "record_delivery"})
+"""Scripts that may run twice without harm (they only read, or they deduplicate): one whose
+connection turns out dead is run once more, on a fresh one. The others are not: a second
+check_begin would take a second attempt. (Pooled connections are checked before use anyway,
+store/connection.py; this covers a reset that came too late for that check to see.)"""
+
 _UNAVAILABLE = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
@@ -59,7 +65,18 @@ class StoreClient:
         return result
 
     async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return await self.call(name, self._scripts[name](keys=list(keys), args=list(args)))
+        script = self._scripts[name]
+        if name not in _RESET_SAFE:
+            return await self.call(name, script(keys=list(keys), args=list(args)))
+
+        async def once_more_on_a_dead_connection() -> Any:
+            try:
+                return await script(keys=list(keys), args=list(args))
+            except redis_errors.ConnectionError:
+                # redis-py dropped that connection: the pool lends a fresh one now.
+                return await script(keys=list(keys), args=list(args))
+
+        return await self.call(name, once_more_on_a_dead_connection())
 
     async def scripts(self, operation: str, calls: Sequence[ScriptCall]) -> list[Any]:
         """Several scripts: pipelined on one server, concurrent on a Cluster. Bounded."""

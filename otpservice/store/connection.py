@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, unquote
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.maint_notifications import MaintNotificationsConfig
 
 RedisClient: TypeAlias = Redis | RedisCluster
 
@@ -130,6 +131,11 @@ def connect(url: str, timeout: float) -> RedisClient:
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 30,
+        # redis-py checks a pooled connection before lending it (a closed one is reconnected)
+        # only while maintenance notifications are off: their default, "auto", is truthy and
+        # skips that check, so after a Redis restart every pooled connection failed one
+        # request. We use none of those notifications (a Redis Enterprise feature).
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
     }
     if parsed.kind == "single":
         return Redis.from_url(url, max_connections=MAX_CONNECTIONS, **common)
