@@ -11,8 +11,9 @@ its lane entry is acknowledged and deleted at once, as after the provider took t
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any
 
 import redis
@@ -59,6 +60,10 @@ class _CapturingClient:
 
 
 class _FixedHasher:
+    @contextlib.contextmanager
+    def admit(self, operation: str) -> Iterator[None]:  # noqa: ARG002
+        yield
+
     async def hash_code_async(self, code: str, salt: bytes) -> bytes:  # noqa: ARG002
         return FIXED_DIGEST
 

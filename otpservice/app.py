@@ -58,6 +58,7 @@ def create_app(
         if settings.redis_url is not None:
             for warning in await services.store.durability_warnings():
                 log.warning("Redis: %s", warning)
+        services.loop_lag.start()
         services.lane.start()
         app.state.services = services
         app.state.gateway = sms
@@ -69,6 +70,7 @@ def create_app(
             if redis is None:
                 closing.push_async_callback(client.aclose)
             closing.callback(services.hasher.shutdown)
+            closing.push_async_callback(services.loop_lag.stop)
             closing.push_async_callback(sms.aclose)
             # The server has already spent up to half the deadline on in-flight requests.
             closing.push_async_callback(services.lane.stop, settings.shutdown_deadline / 4)

@@ -16,7 +16,8 @@ One exception handler (api/problems.py) turns them into RFC 9457 problem+json. T
     │   ├── RateLimited                 429 rate_limited
     │   ├── ResendTooSoon               429 resend_too_soon
     │   └── MaxSendsReached             429 max_sends_reached
-    └── ServiceUnavailable              503 service_unavailable (carries retry_after)
+    ├── ServiceUnavailable              503 service_unavailable (carries retry_after)
+    └── Overloaded                      503 overloaded (carries retry_after)
 
     ProviderError (not an OtpError: it never reaches a client; the dispatcher handles it)
     ├── ProviderRejected               the provider refused the SMS for good (4xx but 429)
@@ -132,6 +133,20 @@ class ServiceUnavailable(OtpError):
 
     def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
         super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class Overloaded(OtpError):
+    """This process has more work queued than it can do in time: shed, before any hashing.
+
+    Not ServiceUnavailable: the store is fine, and a client should simply come back."""
+
+    code = "overloaded"
+    status = 503
+    title = "The service is overloaded"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail or "Too many requests are being processed; retry shortly.")
         self.retry_after = max(1, int(retry_after))
 
 

@@ -3,13 +3,22 @@
 The pepper is argon2's secret input (K), so a Redis dump without it cannot be brute-forced even
 though codes have only 10^6 values. argon2-cffi's high-level API has no secret input, so this
 module drives the C core directly, as argon2-cffi's documentation shows for `core()`.
+
+Admission control lives here too: a request that would wait longer than `max_wait` seconds for
+the pool is refused (Overloaded) before it takes an attempt, a send or a hash. The wait is
+estimated from the hashes ahead of it and the time a hash has recently taken, which already
+includes contention for the cores (with other worker processes, for instance).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import math
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from argon2.exceptions import HashingError
 
@@ -23,18 +32,51 @@ from argon2.low_level import (  # type: ignore[attr-defined]
     lib,
 )
 
+from otpservice import metrics
+from otpservice.errors import Overloaded
 from otpservice.settings import Argon2Params, Secret
 
 SALT_BYTES = 16
+_EWMA_WEIGHT = 0.1
 
 
 class CodeHasher:
     """Hashes codes with one verification's salt; one computation serves any number of digests."""
 
-    def __init__(self, params: Argon2Params, pepper: Secret, threads: int) -> None:
+    def __init__(
+        self, params: Argon2Params, pepper: Secret, threads: int, max_wait: float = 0.1
+    ) -> None:
         self._params = params
         self._pepper = pepper.reveal()
+        self._threads = threads
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self._max_wait = max_wait
+        self._admitted = 0
+        started = time.perf_counter()
+        self.hash_code("0" * 6, b"\0" * SALT_BYTES)
+        self._hash_seconds = time.perf_counter() - started
+        """Recent time of one hash (EWMA), measured in the pool: it rises with contention."""
+
+    @property
+    def expected_wait(self) -> float:
+        """Seconds a request admitted now would wait for the pool before its hash starts."""
+        return math.floor(self._admitted / self._threads) * self._hash_seconds
+
+    @property
+    def saturated(self) -> bool:
+        return self.expected_wait > self._max_wait
+
+    @contextmanager
+    def admit(self, operation: str) -> Iterator[None]:
+        """Hold a place in the pool's queue for one request's hashing, or shed it."""
+        if self.saturated:
+            metrics.count_shed(operation)
+            raise Overloaded
+        self._admitted += 1
+        try:
+            yield
+        finally:
+            self._admitted -= 1
 
     @property
     def params(self) -> Argon2Params:
@@ -80,10 +122,17 @@ class CodeHasher:
         ffi.memmove(cpwd, b"\0" * len(pwd), len(pwd))
         return digest
 
+    def _timed_hash(self, code: str, salt: bytes) -> bytes:
+        started = time.perf_counter()
+        digest = self.hash_code(code, salt)
+        elapsed = time.perf_counter() - started
+        self._hash_seconds += _EWMA_WEIGHT * (elapsed - self._hash_seconds)
+        return digest
+
     async def hash_code_async(self, code: str, salt: bytes) -> bytes:
         """hash_code in the bounded pool: the event loop never runs argon2."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.hash_code, code, salt)
+        return await loop.run_in_executor(self._pool, self._timed_hash, code, salt)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

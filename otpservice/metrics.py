@@ -98,6 +98,18 @@ CIRCUIT_STATE = Gauge(
     ["provider"],
     multiprocess_mode="livemax",
 )
+SHED = Counter(
+    "otp_requests_shed_total",
+    "Requests refused with 503 overloaded before any work, because this process's argon2 queue"
+    " would have made them wait too long; by operation: start, resend, verify.",
+    ["operation"],
+)
+LOOP_LAG = Gauge(
+    "otp_event_loop_lag_seconds",
+    "How late the process's event loop ran its timers, worst of the last 2 s: high under"
+    " overload, when requests are shed.",
+    multiprocess_mode="livemax",
+)
 STORE_UP = Gauge(
     "otp_store_up", "1 when the last Redis call succeeded, else 0.", multiprocess_mode="livemin"
 )
@@ -145,6 +157,16 @@ def count_approved(country: str, seconds_since_start: float) -> None:
 @never_raises
 def count_rate_limited(scope: str) -> None:
     RATE_LIMITED.labels(scope).inc()
+
+
+@never_raises
+def count_shed(operation: str) -> None:
+    SHED.labels(operation).inc()
+
+
+@never_raises
+def set_loop_lag(seconds: float) -> None:
+    LOOP_LAG.set(seconds)
 
 
 @never_raises

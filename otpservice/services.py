@@ -5,6 +5,7 @@ from __future__ import annotations
 from otpservice.hashing import CodeHasher
 from otpservice.ids import Identifiers
 from otpservice.lane import SendLane, consumer_name
+from otpservice.loop_lag import LoopLag
 from otpservice.providers.base import SmsGateway
 from otpservice.sealing import CodeSealer
 from otpservice.settings import Settings
@@ -28,9 +29,12 @@ class Services:
         retention_ms = settings.retention_seconds * 1000
         ids = Identifiers(settings.pepper)
         consumer = consumer_name()
-        self.store = StoreClient(client, settings.redis_timeout)
+        self.loop_lag = LoopLag()
+        self.store = StoreClient(client, settings.redis_timeout, self.loop_lag)
         verifications = RedisVerifications(self.store, consumer)
-        self.hasher = CodeHasher(settings.argon2, settings.pepper, settings.hash_threads)
+        self.hasher = CodeHasher(
+            settings.argon2, settings.pepper, settings.hash_threads, settings.hash_queue_seconds
+        )
         composer = SmsComposer(
             {t.name: t for t in settings.tenants},
             CodeSealer(settings.pepper),

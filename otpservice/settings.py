@@ -147,6 +147,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     argon2: Argon2Params
     argon2_profile: str = "default"
     hash_threads: int
+    hash_queue_seconds: float = 0.1
+    """A request that would wait longer than this for argon2 is shed (503 overloaded)."""
     trusted_proxies: int = 0
     log_level: str = "INFO"
     max_body_bytes: int = 16 * 1024
@@ -253,6 +255,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         argon2=ARGON2_PROFILES[profile],
         argon2_profile=profile,
         hash_threads=reader.integer("OTP_HASH_THREADS", os.cpu_count() or 1, low=1, high=256),
+        hash_queue_seconds=reader.number(
+            "OTP_HASH_QUEUE_SECONDS", default(Settings, "hash_queue_seconds"), low=0.001, high=30
+        ),
         trusted_proxies=reader.integer(
             "OTP_TRUSTED_PROXIES", default(Settings, "trusted_proxies"), low=0, high=10
         ),

@@ -14,7 +14,8 @@ from typing import Any, cast
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from otpservice.errors import Unauthorized
+from otpservice import metrics
+from otpservice.errors import Overloaded, Unauthorized
 from otpservice.settings import Tenant
 
 MAX_KEY_LENGTH = 256
@@ -28,6 +29,16 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     )
     tenant = tenant_for_key(key, connection.app.state.settings.tenants)
     cast("dict[str, Any]", connection.scope)[_SCOPE_KEY] = tenant
+
+
+def shed_when_overloaded(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard of the routes that hash: refuse at once, before the body is read, when this
+    process's argon2 queue is already too long (the use case checks again when it hashes)."""
+    if connection.app.state.services.hasher.saturated:
+        metrics.count_shed(str(handler.opt.get("sheds", "other")))
+        raise Overloaded
 
 
 def authenticated_tenant(connection: ASGIConnection[Any, Any, Any, Any]) -> Tenant:

@@ -13,7 +13,7 @@ from litestar.openapi.spec import Example
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from otpservice.api.auth import authenticate, authenticated_tenant
+from otpservice.api.auth import authenticate, authenticated_tenant, shed_when_overloaded
 from otpservice.api.bodies import StrictJSONRequest
 from otpservice.api.openapi_docs import error_responses
 from otpservice.api.schemas import (
@@ -85,6 +85,8 @@ class OtpController(Controller):
 
     @post(
         "/start",
+        guards=[shed_when_overloaded],
+        opt={"sheds": "start"},
         status_code=HTTP_201_CREATED,
         summary="Start a verification and send a code",
         description="Creates a verification and sends a code through the priority lane. For a"
@@ -129,6 +131,8 @@ class OtpController(Controller):
 
     @post(
         "/verify",
+        guards=[shed_when_overloaded],
+        opt={"sheds": "verify"},
         status_code=HTTP_200_OK,
         summary="Check a code",
         description="By `id` or by `to`. A right code approves the verification at most once.",
@@ -151,6 +155,8 @@ class OtpController(Controller):
 
     @post(
         "/{verification_id:str}/resend",
+        guards=[shed_when_overloaded],
+        opt={"sheds": "resend"},
         status_code=HTTP_200_OK,
         summary="Send a new code",
         description="The previous code stops being valid (unless the tenant accepts the last"

@@ -13,7 +13,7 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
-from otpservice.errors import OtpError, ServiceUnavailable, TooManyRequests
+from otpservice.errors import OtpError, Overloaded, ServiceUnavailable, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def problem(
 
 def from_otp_error(exc: OtpError) -> ProblemDetailsException:
     headers = None
-    if isinstance(exc, TooManyRequests | ServiceUnavailable):
+    if isinstance(exc, TooManyRequests | ServiceUnavailable | Overloaded):
         headers = {"Retry-After": str(exc.retry_after)}
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers)
 

@@ -13,7 +13,8 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from otpservice import metrics
-from otpservice.errors import ServiceUnavailable
+from otpservice.errors import Overloaded, ServiceUnavailable
+from otpservice.loop_lag import LoopLag
 from otpservice.store.connection import RedisClient
 from otpservice.store.scripts import register_scripts
 
@@ -41,9 +42,16 @@ _UNAVAILABLE = (
 
 
 class StoreClient:
-    def __init__(self, client: RedisClient, timeout: float) -> None:
+    """`loop_lag`: how late this process's event loop runs (loop_lag.py), to tell a Redis
+    call that timed out because Redis did not answer from one whose answer waited for a
+    saturated loop."""
+
+    def __init__(
+        self, client: RedisClient, timeout: float, loop_lag: LoopLag | None = None
+    ) -> None:
         self.redis = client
         self._timeout = timeout
+        self._loop_lag = loop_lag
         self._scripts = register_scripts(client)
 
     @property
@@ -56,6 +64,10 @@ class StoreClient:
             async with asyncio.timeout(self._timeout):
                 result = await awaitable
         except _UNAVAILABLE as exc:
+            if self._overloaded(exc):
+                log.debug("%s timed out behind a saturated event loop: overloaded", operation)
+                metrics.count_shed(operation)
+                raise Overloaded from exc
             metrics.store_result(operation, ok=False)
             log.warning("store unavailable during %s: %s", operation, type(exc).__name__)
             raise ServiceUnavailable(
@@ -63,6 +75,13 @@ class StoreClient:
             ) from exc
         metrics.store_result(operation, ok=True)
         return result
+
+    def _overloaded(self, exc: BaseException) -> bool:
+        timed_out = isinstance(exc, TimeoutError | redis_errors.TimeoutError)
+        # A loop this late took a good part of the call's time budget away from it.
+        return (
+            timed_out and self._loop_lag is not None and self._loop_lag.lagging(self._timeout / 4)
+        )
 
     async def script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         script = self._scripts[name]

@@ -43,6 +43,10 @@ class CheckCodes:
         else:
             assert to is not None
             tag, rand = self.ids.number_tag(tenant.name, parse_destination(to).e164), None
+        with self.hasher.admit("verify"):
+            return await self._check(tenant, tag, rand, code)
+
+    async def _check(self, tenant: Tenant, tag: str, rand: str | None, code: str) -> CheckView:
         limits = tenant.policy.limits
         begun = await self.repository.check_begin(
             tenant=tenant.name,

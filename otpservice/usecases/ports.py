@@ -7,6 +7,7 @@ Times are the store's clock (Redis' TIME), in milliseconds since the epoch.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
 import msgspec
@@ -137,6 +138,10 @@ class SendCommitted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CodeHashing(Protocol):
+    def admit(self, operation: str) -> AbstractContextManager[None]:
+        """A place in the hashing queue for one request, or Overloaded (503) at once."""
+        ...
+
     async def hash_code_async(self, code: str, salt: bytes) -> bytes:
         """argon2id of `code` under `salt` and the pepper, off the event loop."""
         ...

@@ -133,6 +133,13 @@ class SendCodes:
             sends_per_day=policy.limits.sends_per_number_per_day,
         )
         ip = target.ip
+        with self.hasher.admit("resend" if target.rand is not None else "start"):
+            return await self._send_admitted(target, limits, ip)
+
+    async def _send_admitted(
+        self, target: _Target, limits: SendLimits, ip: IpLimit | None
+    ) -> VerificationView:
+        policy = target.tenant.policy
         for _ in range(_COMMIT_TRIES):
             check = await self.repository.send_precheck(
                 tenant=target.tenant.name, tag=target.tag, rand=target.rand, limits=limits, ip=ip

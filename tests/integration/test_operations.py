@@ -309,3 +309,30 @@ async def test_the_start_warns_when_redis_could_evict_or_lose_codes(redis) -> No
         await redis.config_set("maxmemory-policy", "noeviction")
     assert any("allkeys-lru" in w and "noeviction" in w for w in warnings)
     assert any("appendonly is off" in w for w in warnings)
+
+
+async def test_a_saturated_process_sheds_the_hashing_routes_with_503_overloaded(
+    harness: Harness,
+) -> None:
+    started = (await harness.start(NUMBER)).json()
+    services = harness.app.state.services
+    services.hasher._max_wait = -1.0  # every request would now wait too long for argon2
+    before = await metric_value(harness.client, "otp_requests_shed_total", operation="verify")
+    try:
+        for path, body in (
+            ("/otp/start", {"to": "+48601234568"}),
+            ("/otp/verify", {"id": started["id"], "code": "123456"}),
+            (f"/otp/{started['id']}/resend", None),
+        ):
+            answer = await harness.client.post(path, json=body, headers=harness.headers)
+            assert_problem(answer, 503, "overloaded")
+            assert retry_after(answer) >= 1
+        # What needs no hashing is answered, and the store is not reported down.
+        read = await harness.client.get(f"/otp/{started['id']}", headers=harness.headers)
+        assert (read.status_code, read.json()["attempts_left"]) == (200, 5)
+        assert (await harness.client.get("/readyz")).status_code == 200
+    finally:
+        services.hasher._max_wait = 0.1
+    after = await metric_value(harness.client, "otp_requests_shed_total", operation="verify")
+    assert after == before + 1
+    assert await metric_value(harness.client, "otp_store_up") == 1

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from redis import exceptions as redis_errors
 
-from otpservice.errors import ServiceUnavailable
+from otpservice.errors import Overloaded, ServiceUnavailable
 from otpservice.store.client import StoreClient
 
 
@@ -67,3 +68,26 @@ async def test_a_second_failure_or_a_timeout_is_the_store_being_away() -> None:
         await store.script("read", ["k"], [])
     assert script.calls == 1
 
+
+class _Lag:
+    def __init__(self, lagging: bool) -> None:
+        self.is_lagging = lagging
+
+    def lagging(self, threshold: float) -> bool:
+        return self.is_lagging
+
+
+class _Slow(_Script):
+    async def __call__(self, keys: Any = None, args: Any = None) -> Any:
+        await asyncio.sleep(1)
+        return [b"ok"]
+
+
+@pytest.mark.parametrize(("lagging", "error"), [(True, Overloaded), (False, ServiceUnavailable)])
+async def test_a_timeout_behind_a_late_event_loop_is_overload_not_a_store_outage(
+    lagging: bool, error: type[Exception]
+) -> None:
+    store = StoreClient(_Client(), timeout=0.05, loop_lag=_Lag(lagging))  # type: ignore[arg-type]
+    store._scripts["check_begin"] = _Slow([])  # type: ignore[assignment]
+    with pytest.raises(error):
+        await store.script("check_begin", ["k"], [])
