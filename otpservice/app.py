@@ -9,14 +9,16 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import multiprocess
 from redis.asyncio import Redis
 
 from otpservice import __version__
+from otpservice.api.openapi import refine as refine_openapi
 from otpservice.api.ops import healthz, metrics_endpoint, readyz
 from otpservice.api.otp import OtpController
 from otpservice.api.problems import internal_error_handler, problem_details_plugin
@@ -85,9 +87,12 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="otpservice",
             version=__version__,
-            description="One-time-password verification over the SMS priority lane.",
+            description="One-time-password verification over the SMS priority lane. Every"
+            " error is application/problem+json with a stable `code`; the README lists them"
+            " and says what each limit is.",
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            # /schema is the API reference page; /schema/openapi.json the document itself.
+            render_plugins=[ScalarRenderPlugin(path="/"), JsonRenderPlugin()],
             components=Components(
                 security_schemes={
                     "BearerAuth": SecurityScheme(type="http", scheme="bearer"),
@@ -105,6 +110,8 @@ def create_app(
         # logger's handlers and level when the app is built.
         logging_config=None,
     )
+    openapi = app.plugins.get(OpenAPIPlugin)
+    refine_openapi(openapi.provide_openapi_schema())
     # Outermost wrapper: counts requests the router itself answers (404, 405, 413) too.
     app.asgi_handler = RequestMetrics(app.asgi_handler)
     return app

@@ -3,23 +3,31 @@ at the store's current time, and the result of a check. The API turns them into 
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
 import msgspec
 
 from otpservice.usecases.ports import DeliveryEvent, VerificationRecord
+
+VerificationStatus = Literal["pending", "approved", "failed", "canceled", "expired"]
+DeliveryStatusName = Literal[
+    "queued", "submitted", "delivered", "undelivered", "expired", "rejected", "failed"
+]
+"""A send's delivery status (domain/delivery.py; `unknown` is an event's status only)."""
 
 
 class VerificationView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     to: str
-    status: str
-    """pending, approved, failed, canceled or expired (a pending one past its expiry)."""
+    status: VerificationStatus
+    """A pending verification past its expiry is `expired`."""
     created_ms: int
     expires_ms: int
     attempts_left: int
     sends: int
     sends_left: int
     resend_available_ms: int | None
-    delivery_status: str
+    delivery_status: DeliveryStatusName
     delivery_updated_ms: int
     client_ref: str | None
     events: tuple[DeliveryEvent, ...] = ()
@@ -27,7 +35,7 @@ class VerificationView(msgspec.Struct, frozen=True, kw_only=True):
 
 class CheckView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    status: str
+    status: Literal["approved", "pending", "failed"]
     valid: bool
     attempts_left: int
 
@@ -38,7 +46,7 @@ def verification_view(
     events: tuple[DeliveryEvent, ...],
     now_ms: int,
 ) -> VerificationView:
-    status: str = record.status
+    status: VerificationStatus = record.status
     if status == "pending" and now_ms >= record.expires_ms:
         status = "expired"
     sends_left = max(0, record.max_sends - record.sends)
@@ -55,7 +63,8 @@ def verification_view(
         sends=record.sends,
         sends_left=sends_left,
         resend_available_ms=resend_at,
-        delivery_status=record.delivery_status,
+        # The store writes only statuses of domain/delivery.py.
+        delivery_status=cast("DeliveryStatusName", record.delivery_status),
         delivery_updated_ms=record.delivery_updated_ms,
         client_ref=record.client_ref,
         events=events,

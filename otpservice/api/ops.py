@@ -9,13 +9,18 @@ from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from otpservice.api.openapi_docs import error_responses
+from otpservice.api.openapi import errors_for
 from otpservice.api.schemas import Health
 from otpservice.errors import ServiceUnavailable
 from otpservice.settings import Settings
 
 
-@get("/healthz", tags=["operations"], summary="The process is alive (touches nothing external)")
+@get(
+    "/healthz",
+    tags=["operations"],
+    summary="The process is alive (touches nothing external)",
+    operation_id="getHealth",
+)
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -24,7 +29,8 @@ async def healthz() -> Health:
     "/readyz",
     tags=["operations"],
     summary="The store answers",
-    responses=error_responses(503),
+    operation_id="getReadiness",
+    responses=errors_for("service_unavailable"),
 )
 async def readyz(state: State) -> Health:
     if not await state.services.store.ping():
@@ -36,7 +42,13 @@ async def readyz(state: State) -> Health:
 METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 
-@get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type=METRICS_MEDIA_TYPE)
+@get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    media_type=METRICS_MEDIA_TYPE,
+    operation_id="getMetrics",
+)
 async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
     settings: Settings = request.app.state.settings
     registry = REGISTRY

@@ -15,15 +15,17 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from otpservice.api.auth import authenticate, authenticated_tenant, shed_when_overloaded
 from otpservice.api.bodies import StrictJSONRequest
-from otpservice.api.openapi_docs import error_responses
+from otpservice.api.openapi import errors_for
 from otpservice.api.schemas import (
     CheckResult,
+    Signals,
     StartRequest,
     Verification,
     VerifyRequest,
     check_out,
     verification_out,
 )
+from otpservice.errors import InvalidRequest
 from otpservice.services import Services
 from otpservice.settings import Tenant
 
@@ -72,6 +74,14 @@ def client_ip(request: Request[Any, Any, Any], trusted_proxies: int) -> str:
         return peer
 
 
+def _ip(text: str) -> str:
+    """An address from `signals.ip`, in its canonical spelling."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise InvalidRequest("signals.ip: not an IPv4 or IPv6 address.") from None
+
+
 class OtpController(Controller):
     path = "/otp"
     tags = ["verifications"]  # noqa: RUF012 - Litestar reads it as a class attribute
@@ -91,7 +101,21 @@ class OtpController(Controller):
         summary="Start a verification and send a code",
         description="Creates a verification and sends a code through the priority lane. For a"
         " number with a pending verification of the same tenant this is a resend on it (same id).",
-        responses=error_responses(400, 401, 403, 409, 413, 429, 503),
+        operation_id="startVerification",
+        responses=errors_for(
+            "invalid_request",
+            "invalid_phone_number",
+            "unauthorized",
+            "destination_not_allowed",
+            "idempotency_conflict",
+            "payload_too_large",
+            "unsupported_media_type",
+            "rate_limited",
+            "resend_too_soon",
+            "max_sends_reached",
+            "service_unavailable",
+            "overloaded",
+        ),
     )
     async def start(
         self,
@@ -103,6 +127,12 @@ class OtpController(Controller):
     ) -> Response[Verification]:
         settings = request.app.state.settings
 
+        signals = data.signals or Signals()
+        if signals.ip is not None:
+            end_user_ip = _ip(signals.ip)
+        else:
+            end_user_ip = client_ip(request, settings.trusted_proxies)
+
         async def start() -> Verification:
             view = await services.sending.start(
                 tenant,
@@ -110,7 +140,7 @@ class OtpController(Controller):
                 locale=data.locale,
                 app_hash=data.app_hash,
                 client_ref=data.client_ref,
-                client_ip=client_ip(request, settings.trusted_proxies),
+                client_ip=end_user_ip,
             )
             return verification_out(view)
 
@@ -136,7 +166,19 @@ class OtpController(Controller):
         status_code=HTTP_200_OK,
         summary="Check a code",
         description="By `id` or by `to`. A right code approves the verification at most once.",
-        responses=error_responses(400, 401, 404, 413, 429, 503),
+        operation_id="checkCode",
+        responses=errors_for(
+            "invalid_request",
+            "invalid_phone_number",
+            "invalid_code_format",
+            "unauthorized",
+            "verification_not_found",
+            "payload_too_large",
+            "unsupported_media_type",
+            "rate_limited",
+            "service_unavailable",
+            "overloaded",
+        ),
         request_body_examples=[
             Example(summary="by id", value={"id": "<verification id>", "code": "123456"}),
             Example(summary="by number", value={"to": "+48601234567", "code": "123456"}),
@@ -162,7 +204,16 @@ class OtpController(Controller):
         description="The previous code stops being valid (unless the tenant accepts the last"
         " two). Cooldown grows 30 s, 60 s, 120 s…; lifted when a DLR reported the SMS"
         " undelivered, expired or rejected.",
-        responses=error_responses(400, 401, 404, 429, 503),
+        operation_id="resendCode",
+        responses=errors_for(
+            "unauthorized",
+            "verification_not_found",
+            "rate_limited",
+            "resend_too_soon",
+            "max_sends_reached",
+            "service_unavailable",
+            "overloaded",
+        ),
     )
     async def resend(
         self,
@@ -176,7 +227,8 @@ class OtpController(Controller):
         "/{verification_id:str}/cancel",
         status_code=HTTP_200_OK,
         summary="Cancel a pending verification",
-        responses=error_responses(400, 401, 404, 503),
+        operation_id="cancelVerification",
+        responses=errors_for("unauthorized", "verification_not_found", "service_unavailable"),
     )
     async def cancel(
         self,
@@ -189,7 +241,8 @@ class OtpController(Controller):
     @get(
         "/{verification_id:str}",
         summary="Read a verification and its delivery timeline",
-        responses=error_responses(400, 401, 404, 503),
+        operation_id="getVerification",
+        responses=errors_for("unauthorized", "verification_not_found", "service_unavailable"),
     )
     async def read(
         self,

@@ -17,7 +17,7 @@ from litestar.datastructures import State
 from litestar.params import PathParameter
 from litestar.status_codes import HTTP_200_OK
 
-from otpservice.api.openapi_docs import error_responses
+from otpservice.api.openapi import errors_for
 from otpservice.errors import InvalidRequest, Unauthorized, VerificationNotFound
 from otpservice.providers.dlr import InvalidReport, parse_reports
 from otpservice.services import Services
@@ -71,7 +71,10 @@ def check_webhook_secret(settings: Settings, provider: str, authorization: str |
     " are answered 200 (so the provider stops retrying), ignored and counted; a body that is not"
     " a report is 400; without the provider's secret 401 and nothing changes.",
     request_max_body_size=MAX_REPORT_BYTES,
-    responses=error_responses(400, 401, 404, 413, 503),
+    operation_id="receiveDeliveryReports",
+    responses=errors_for(
+        "invalid_request", "unauthorized", "not_found", "payload_too_large", "service_unavailable"
+    ),
     security=[{"WebhookBasic": []}, {"WebhookBearer": []}],
 )
 async def delivery_reports(

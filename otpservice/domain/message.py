@@ -39,7 +39,8 @@ AVAILABLE_LOCALES: Final[frozenset[str]] = frozenset(DEFAULT_TEMPLATES)
 
 PLACEHOLDERS: Final[frozenset[str]] = frozenset({"code", "app", "minutes"})
 APP_HASH_LENGTH: Final = 11
-_APP_HASH = re.compile(r"[A-Za-z0-9+/]{11}")
+APP_HASH_PATTERN = "^[A-Za-z0-9+/]{11}$"
+_APP_HASH = re.compile(APP_HASH_PATTERN)
 # A bare host as the WebOTP / origin-bound-code format wants it: no scheme, port or path.
 _HOST = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -13,6 +13,10 @@ from otpservice.errors import DestinationNotAllowed, InvalidPhoneNumber
 
 _MAX_INPUT = 32
 _ALLOWED = re.compile(r"\+[0-9][0-9 ().-]*")
+API_NUMBER_PATTERN = r"^\+[0-9]([0-9 ().-]{0,29}[0-9])?$"
+"""What the API takes and documents: E.164, which may be spaced out for readability
+("+48 601-234-567"); nothing before the '+' or after the last digit."""
+_API_NUMBER = re.compile(API_NUMBER_PATTERN)
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country calling code",
@@ -42,6 +46,17 @@ class Destination(msgspec.Struct, frozen=True):
     """ISO 3166 alpha-2, e.g. 'PL'; '001' for non-geographic numbers."""
     number_type: str
     """phonenumbers PhoneNumberType name, e.g. 'MOBILE'."""
+
+
+def parse_e164(raw: str) -> Destination:
+    """Parse a number as the API takes it (API_NUMBER_PATTERN), or raise InvalidPhoneNumber."""
+    spaced = raw != raw.strip()
+    if spaced or (raw[:1] == "+" and len(raw) <= _MAX_INPUT and not _API_NUMBER.fullmatch(raw)):
+        raise InvalidPhoneNumber(
+            "Not a valid phone number: not a phone number (only digits, spaces, '-', '.' and"
+            " '()' may follow the '+', and nothing may come before it)."
+        )
+    return parse_destination(raw)
 
 
 def parse_destination(raw: str) -> Destination:

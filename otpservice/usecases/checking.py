@@ -11,7 +11,7 @@ import time
 
 from otpservice import metrics
 from otpservice.domain.codes import check_code_format
-from otpservice.domain.phone import parse_destination
+from otpservice.domain.phone import parse_e164
 from otpservice.errors import InvalidRequest, VerificationNotFound
 from otpservice.hashing import matching_digest
 from otpservice.ids import Identifiers, VerificationRef
@@ -42,7 +42,7 @@ class CheckCodes:
             tag, rand = ref.tag, ref.rand
         else:
             assert to is not None
-            tag, rand = self.ids.number_tag(tenant.name, parse_destination(to).e164), None
+            tag, rand = self.ids.number_tag(tenant.name, parse_e164(to).e164), None
         with self.hasher.admit("verify"):
             return await self._check(tenant, tag, rand, code)
 

@@ -13,7 +13,7 @@ import time
 from otpservice import metrics
 from otpservice.domain import message
 from otpservice.domain.codes import generate_code
-from otpservice.domain.phone import check_destination_allowed, parse_destination
+from otpservice.domain.phone import check_destination_allowed, parse_e164
 from otpservice.domain.policy import cooldown_schedule_ms
 from otpservice.errors import InvalidRequest, ServiceUnavailable, VerificationNotFound
 from otpservice.hashing import SALT_BYTES
@@ -97,7 +97,7 @@ class SendCodes:
         client_ip: str,
     ) -> VerificationView:
         """Create a verification and queue its first code, or resend on the number's open one."""
-        destination = parse_destination(to)
+        destination = parse_e164(to)
         check_destination_allowed(destination, tenant.policy)
         if app_hash is not None and not message.is_app_hash(app_hash):
             raise InvalidRequest("app_hash must be the 11-character Android SMS Retriever hash.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otpservice.domain.phone import check_destination_allowed, parse_destination
+from otpservice.domain.phone import check_destination_allowed, parse_destination, parse_e164
 from otpservice.domain.policy import Policy
 from otpservice.errors import DestinationNotAllowed, InvalidPhoneNumber
 
@@ -56,3 +56,15 @@ def test_letters_and_extensions_are_refused_not_guessed(raw: str) -> None:
     # phonenumbers would read keypad letters as digits and send the code to another phone.
     with pytest.raises(InvalidPhoneNumber, match="not a phone number"):
         parse_destination(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", [" +48601234567", "+48601234567 ", "+48601234567\n", "\t+48601234567"]
+)
+def test_the_api_takes_no_space_before_the_plus_or_after_the_last_digit(raw: str) -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        parse_e164(raw)
+
+
+def test_the_api_takes_a_spaced_out_number() -> None:
+    assert parse_e164("+48 601-234-567").e164 == "+48601234567"
