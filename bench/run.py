@@ -3,7 +3,7 @@
     .venv/bin/python bench/run.py            # the full run (under 10 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # seconds per phase, 1 000 pending: a smoke test
 
-It starts a real redis-server, the fake MessageFlow provider (bench/fake_provider_app.py), the
+It starts a real redis-server, the fake MessageFlow provider (tests/support/fake_provider.py), the
 trivial Litestar app (bench/trivial_app.py) and `otpservice serve` in production mode, each as its
 own process, and drives them from bench/load.py, another process. `--server both` measures the
 framework ceiling, logins, GET and DLR under uvicorn and under granian and compares them. Results
@@ -48,7 +48,9 @@ for path in (str(REPO), str(BENCH)):
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from tests.redis_server import RedisServer, find_server_binary, free_port  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.processes import Processes  # noqa: E402
+from tests.support.redis_servers import RedisServer, find_server_binary  # noqa: E402
 
 API_KEY = "bench_" + secrets.token_urlsafe(24)
 WEBHOOK_SECRET = secrets.token_urlsafe(24)
@@ -64,72 +66,6 @@ def log(message: str) -> None:
 
 
 # --- processes ----------------------------------------------------------------------------------
-
-
-class Processes:
-    """Every process the benchmark starts, each in its own session so that its whole group
-    (uvicorn's workers too) can be stopped by the group id; bounded waits."""
-
-    def __init__(self, logdir: Path) -> None:
-        self.logdir = logdir
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.redis_pid = -1
-
-    def start(
-        self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
-    ) -> None:
-        logfile = (self.logdir / f"{name}.log").open("wb")
-        self.procs[name] = subprocess.Popen(
-            argv,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-        logfile.close()
-
-    def check(self, name: str) -> None:
-        proc = self.procs[name]
-        if proc.poll() is not None:
-            tail = (self.logdir / f"{name}.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
-
-    def stop(self, name: str, timeout: float = 15.0) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        # Workers left behind by a supervisor that died first.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
-
-    def group_ids(self) -> set[int]:
-        return {p.pid for p in self.procs.values()} | {os.getpgrp()}
-
-
-def wait_http(url: str, procs: Processes, name: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        procs.check(name)
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer 200 on {url} within {timeout} s")
 
 
 def rss_mib(pid: int) -> float | None:
@@ -170,8 +106,8 @@ def _stat_fields(path: Path) -> list[str]:
 def _our_jiffies(procs: Processes, groups: set[int]) -> Counter[str]:
     """CPU jiffies of the benchmark's processes by component. The service's argon2 threads
     are counted apart; the load generator, a reaped child of this process, shows in its
-    cutime/cstime; redis-server runs in this process' group."""
-    names = {p.pid: name for name, p in procs.procs.items()}
+    cutime/cstime."""
+    names = {p.pid: name for name, p in procs.started.items()}
     own = os.getpid()
     total: Counter[str] = Counter()
     for entry in Path("/proc").iterdir():
@@ -187,7 +123,7 @@ def _our_jiffies(procs: Processes, groups: set[int]) -> Counter[str]:
                 total["bench"] += int(fields[11]) + int(fields[12])
                 total["load generator"] += int(fields[13]) + int(fields[14])
                 continue
-            name = names.get(pgid) or ("redis" if pid == procs.redis_pid else "bench")
+            name = names.get(pgid, "bench")
             if name.startswith("service"):
                 # The process' own figure includes its threads that ended: the whole of it.
                 whole = int(fields[11]) + int(fields[12])
@@ -316,7 +252,7 @@ class Loader:
         """RSS of every process of the service (the server's supervisor and its workers), right
         after a phase."""
         sizes = []
-        for name, proc in self.procs.procs.items():
+        for name, proc in self.procs.started.items():
             if name.startswith("service"):
                 sizes += [rss_mib(pid) for pid in sorted(group_members(proc.pid))]
         return [size for size in sizes if size is not None]
@@ -708,14 +644,12 @@ def run(
     binary = find_server_binary()
     if binary is None:
         raise RuntimeError("no redis-server binary (apt-get install redis-server)")
-    redis_server = RedisServer(binary)
+    redis_server = RedisServer(binary, processes=procs)
     redis_server.start()
-    assert redis_server.process is not None
-    procs.redis_pid = redis_server.process.pid
     try:
         _run_with_redis(args, procs, scratch, out, redis_server)
     finally:
-        redis_server.stop()
+        redis_server.close()
     procs.stop_all()
     # Again on the idle machine: other users' load comes and goes, the bound is the better one.
     end = measure_argon2(procs, cores, args, "end")
@@ -754,8 +688,8 @@ def start_trivial(args: argparse.Namespace, procs: Processes, name: str, server:
             "--server",
             server,
         ],
+        ready_url=f"http://127.0.0.1:{port}/",
     )
-    wait_http(f"http://127.0.0.1:{port}/", procs, name)
     return f"http://127.0.0.1:{port}"
 
 
@@ -866,13 +800,14 @@ def _run_with_redis(
         "fake_provider",
         [
             sys.executable,
-            str(BENCH / "fake_provider_app.py"),
+            "-m",
+            "tests.support.fake_provider",
             "--port",
             str(provider_port),
             f"--webhook-secret={WEBHOOK_SECRET}",
         ],
+        ready_url=f"{provider_url}/stats",
     )
-    wait_http(f"{provider_url}/stats", procs, "fake_provider")
 
     loader = Loader(procs, "", provider_url, scratch)
     loader.quiet_wait = args.quiet_wait
@@ -898,10 +833,9 @@ def _run_with_redis(
             metrics_dir=metrics_dir,
             server=server,
         )
-        procs.start(name, [sys.executable, "-m", "otpservice", "serve"], env=env)
-        wait_http(f"{service_url}/readyz", procs, name, timeout=60)
+        procs.service(name, env, timeout=60)
         time.sleep(0.5)
-        service_procs = group_members(procs.procs[name].pid)
+        service_procs = group_members(procs.started[name].pid)
         log(f"service under {server} up on {service_url}: {len(service_procs)} process(es)")
         if server == primary:
             out["settings"]["service_processes"] = len(service_procs)

@@ -12,59 +12,33 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from otpservice.providers.sandbox import SandboxGateway
 from otpservice.settings import Settings, load_settings
-from tests.cluster.servers import LocalCluster, LocalSentinel, running
 from tests.integration.conftest import API_KEY, OTHER_KEY, PEPPER, tenant_toml
-from tests.redis_server import MISSING, RedisServer, find_server_binary
+from tests.support.binaries import redis_server_binary
+from tests.support.redis_servers import LocalCluster, LocalSentinel, RedisServer, Topology, running
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 
 
-class SingleServer:
-    """One redis-server, with the same face as LocalCluster and LocalSentinel."""
-
-    kind = "single"
-
-    def __init__(self, server: RedisServer) -> None:
-        self.server = server
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def client(self) -> Redis:
-        return Redis.from_url(self.server.url, socket_timeout=5)
-
-
-Backend = SingleServer | LocalCluster | LocalSentinel
-
-
 @pytest.fixture(scope="session")
-def single_backend() -> Iterator[SingleServer]:
-    binary = find_server_binary()
-    if binary is None:
-        pytest.exit(MISSING, returncode=3)
-    server = RedisServer(binary)
-    try:
-        server.start()
-        yield SingleServer(server)
-    finally:
-        server.stop()
+def single_backend() -> Iterator[RedisServer]:
+    with running("single", redis_server_binary()) as server:
+        assert isinstance(server, RedisServer)
+        yield server
 
 
 @pytest.fixture(scope="session")
 def cluster_backend() -> Iterator[LocalCluster]:
-    with running("cluster") as cluster:
+    with running("cluster", redis_server_binary()) as cluster:
         assert isinstance(cluster, LocalCluster)
         yield cluster
 
 
 @pytest.fixture(scope="session")
 def sentinel_backend() -> Iterator[LocalSentinel]:
-    with running("sentinel") as sentinel:
+    with running("sentinel", redis_server_binary()) as sentinel:
         assert isinstance(sentinel, LocalSentinel)
         yield sentinel
 
@@ -72,7 +46,7 @@ def sentinel_backend() -> Iterator[LocalSentinel]:
 @pytest.fixture(params=["single", "cluster", "sentinel"])
 async def backend(request: pytest.FixtureRequest) -> Any:
     """Each Redis topology in turn, flushed before the test."""
-    found: Backend = request.getfixturevalue(f"{request.param}_backend")
+    found: Topology = request.getfixturevalue(f"{request.param}_backend")
     client = found.client()
     try:
         await client.flushall()

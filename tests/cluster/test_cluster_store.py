@@ -13,7 +13,7 @@ from otpservice.app import create_app
 from otpservice.providers.sandbox import SandboxGateway
 from otpservice.store.scripts import script_source
 from tests.cluster.conftest import HEADERS, next_code, service_settings
-from tests.cluster.servers import LocalCluster
+from tests.support.redis_servers import LocalCluster
 
 CHECK_BEGIN = hashlib.sha1(script_source("check_begin").encode(), usedforsecurity=False).hexdigest()
 
@@ -47,7 +47,7 @@ async def test_verifications_spread_over_every_master_one_slot_each(
         assert await admin.script_exists(CHECK_BEGIN) == [True]
         slots_by_tag: dict[str, set[int]] = {}
         nodes_used: set[str] = set()
-        async for raw in admin.scan_iter(match="otp:{*", count=1000):
+        async for raw in admin.scan_iter(match="otp2:{*", count=1000):
             key = raw.decode()
             tag = key[key.index("{") + 1 : key.index("}")]
             slot = await admin.cluster_keyslot(key)

@@ -1,46 +1,38 @@
 """A real Prometheus scrapes a running service and evaluates the repository's recording rules.
 
-Prometheus (Debian's `prometheus` package, or PROMETHEUS_BIN) runs on a loopback port with a
-config generated here: one scrape job for the service, 1 s scrape and evaluation intervals, and
-deploy/prometheus/rules/*.yml with every group's interval set to 1 s. The test runs a login
-flow and reads recording rules back through the HTTP API.
+Prometheus (Debian's `prometheus` package, or PROMETHEUS_BIN; skipped when absent, a failure
+under OTP_TEST_REQUIRE_BINARIES=1) runs on a loopback port with a config generated here: one
+scrape job for the service, 1 s scrape and evaluation intervals, and deploy/prometheus/rules/*.yml
+with every group's interval set to 1 s. The test runs a login flow and reads recording rules back
+through the HTTP API.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from otpservice.app import create_app
 from otpservice.providers.sandbox import SandboxGateway
-from tests.cluster.conftest import HEADERS, SingleServer, next_code, service_settings, until
-from tests.cluster.servers import free_ports
-from tests.fake_provider import serving
+from tests.cluster.conftest import HEADERS, next_code, service_settings, until
+from tests.support.asgi import serving
+from tests.support.binaries import require_binary
+from tests.support.ports import free_port
+from tests.support.processes import ManagedProcess
+from tests.support.redis_servers import RedisServer
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 NUMBER = "+48601234567"
-MISSING_PROMETHEUS = (
-    "No prometheus binary: this test runs a real Prometheus. Install it with\n"
-    "  apt-get install -y prometheus     (Debian/Ubuntu; .ci/run does this)\n"
-    "or point PROMETHEUS_BIN at one."
-)
 
 
 def prometheus_binary() -> str:
-    found = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
-    if not found:
-        pytest.fail(MISSING_PROMETHEUS, pytrace=False)
-    return found
+    return require_binary("prometheus", "PROMETHEUS_BIN", "apt-get install -y prometheus")
 
 
 def fast_rules(directory: Path) -> list[str]:
@@ -59,10 +51,10 @@ def fast_rules(directory: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def prometheus(tmp_path: Path, target_port: int) -> Iterator[str]:
-    """A Prometheus scraping 127.0.0.1:target_port; yields its base URL; always stopped."""
-    binary = prometheus_binary()
-    port = free_ports(1)[0]
+def prometheus(binary: str, tmp_path: Path, target_port: int) -> Iterator[str]:
+    """A Prometheus scraping 127.0.0.1:target_port; yields its base URL; always stopped, its
+    log shown when the block fails."""
+    port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
         yaml.safe_dump(
@@ -79,49 +71,45 @@ def prometheus(tmp_path: Path, target_port: int) -> Iterator[str]:
             }
         )
     )
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = ManagedProcess(
+        "prometheus",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        log_path=tmp_path / "prometheus.log",
+        cwd=tmp_path,
+    )
+    process.start()
     try:
         yield f"http://127.0.0.1:{port}"
     except BaseException:
-        print(log_path.read_text(errors="replace")[-4000:])  # noqa: T201 - shown on failure
+        print(process.logs())  # noqa: T201 - shown on failure
         raise
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        process.stop(timeout=10)
 
 
 async def test_prometheus_scrapes_the_service_and_evaluates_the_recording_rules(
-    single_backend: SingleServer, tmp_path: Path
+    single_backend: RedisServer, tmp_path: Path
 ) -> None:
+    binary = prometheus_binary()
     client = single_backend.client()
     await client.flushall()
     await client.aclose()
     settings = service_settings(single_backend.url, tmp_path)
     sms = SandboxGateway(echo=False)
-    service_port = free_ports(1)[0]
+    service_port = free_port()
     deadline = time.monotonic() + 30
 
     async with (
         serving(create_app(settings, gateway=sms), service_port),
         httpx.AsyncClient(timeout=5) as http,
     ):
-        with prometheus(tmp_path, service_port) as prom:
+        with prometheus(binary, tmp_path, service_port) as prom:
 
             async def ready() -> bool:
                 return (await http.get(f"{prom}/-/ready")).status_code == 200

@@ -2,7 +2,10 @@
 
 A verification is started, Sentinel promotes the replica (SENTINEL FAILOVER), and the code is
 then checked through the same app: after at most a few 503s while the old connections drop,
-the service answers from the promoted replica, which holds the verification.
+the service answers from the promoted replica, which holds the verification. The failover is
+asked for only once Sentinel could carry it out (LocalSentinel.wait_promotable): the replica
+linked and caught up, and Sentinel's own view of it fresh, as Redis's and Valkey's Sentinel
+both require; not after a fixed time.
 """
 
 from __future__ import annotations
@@ -16,18 +19,21 @@ from redis.asyncio import Redis
 from otpservice.app import create_app
 from otpservice.providers.sandbox import SandboxGateway
 from tests.cluster.conftest import HEADERS, next_code, service_settings, until
-from tests.cluster.servers import SERVICE, LocalSentinel, free_ports, running
-from tests.fake_provider import serving
+from tests.support.asgi import serving
+from tests.support.binaries import redis_server_binary
+from tests.support.ports import free_port
+from tests.support.redis_servers import SERVICE, LocalSentinel, running
 
 NUMBER = "+48601234567"
 
 
 async def test_the_service_follows_a_sentinel_failover(tmp_path: Path) -> None:
-    with running("sentinel") as topology:  # its own: the failover changes the topology
+    # A topology of its own: the failover changes it.
+    with running("sentinel", redis_server_binary()) as topology:
         assert isinstance(topology, LocalSentinel)
         settings = service_settings(topology.url, tmp_path)
         sms = SandboxGateway(echo=False)
-        port = free_ports(1)[0]
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         async with (
             serving(create_app(settings, gateway=sms), port),
@@ -37,15 +43,12 @@ async def test_the_service_follows_a_sentinel_failover(tmp_path: Path) -> None:
             assert started.status_code == 201, started.text
             code = await next_code(sms, NUMBER)
 
-            async def sentinel_sees_the_replica() -> bool:
-                return await asyncio.to_thread(topology.known_replicas) >= 1
-
-            await until("Sentinel to discover the replica", sentinel_sees_the_replica, 15)
             primary = topology.client()
             try:  # the replica has everything the service wrote
                 assert await primary.execute_command("WAIT", 1, 2000) == 1
             finally:
                 await primary.aclose()
+            await asyncio.to_thread(topology.wait_promotable)
 
             await asyncio.to_thread(topology.sentinel_command, "failover", SERVICE)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import time
 from collections.abc import Awaitable, Callable
@@ -12,16 +13,27 @@ from typing import Any
 
 import httpx
 
+from otpservice.ids import Identifiers
+from otpservice.settings import Secret
 from tests.cluster.conftest import until
-from tests.faults.processes import BRIEF_KEY
-from tests.faults.provider import Inbox, Sms
-from tests.integration.conftest import API_KEY
+from tests.faults.config import BRIEF_KEY
+from tests.integration.conftest import API_KEY, PEPPER
+from tests.support.fake_provider import Inbox, Sms
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 BRIEF_HEADERS = {"Authorization": f"Bearer {BRIEF_KEY}"}
 PROVIDER = "messageflow"
 
 _numbers = itertools.count(1)
+_IDS = Identifiers(Secret(base64.b64decode(PEPPER)))
+
+
+def reference(verification_id: str, tenant: str = "acme") -> str:
+    """The reference a verification's SMS carry (their externalId is `<reference>-<send>`):
+    the service's internal name for it, which the id its clients see does not show."""
+    ref = _IDS.ref_for_id(verification_id, tenant)
+    assert ref is not None, verification_id
+    return ref.text
 
 
 def new_number() -> str:
@@ -60,17 +72,19 @@ async def wait_until(what: str, probe: Callable[[], Any], timeout: float = 10.0)
 
 
 async def accepted_sms(
-    inbox: Inbox, verification_id: str, *, provider: str | None = None, timeout: float = 20.0
+    inbox: Inbox,
+    verification_id: str,
+    *,
+    tenant: str = "acme",
+    provider: str | None = None,
+    timeout: float = 20.0,
 ) -> Sms:
     """The first SMS of this verification a fake provider accepted (from `provider` if named)."""
+    sent_as = reference(verification_id, tenant)
 
     def found() -> Sms | None:
         return next(
-            (
-                s
-                for s in inbox.accepted(verification_id)
-                if provider is None or s.provider == provider
-            ),
+            (s for s in inbox.accepted(sent_as) if provider is None or s.provider == provider),
             None,
         )
 

@@ -1,6 +1,7 @@
-"""Fault-injection fixtures: per test a fresh redis-server (AOF on), fake MessageFlow endpoints in
-threads of this process, and `otpservice serve` subprocesses in production mode wired to them.
-Everything runs on 127.0.0.1 and is SIGKILLed (by process group) when the test ends."""
+"""Fault-injection fixtures: per test a fresh Redis server (AOF on, fsync always), fake MessageFlow
+endpoints in threads of this process, and `otpservice serve` subprocesses in production mode wired
+to them. Everything runs on 127.0.0.1; every process is SIGKILLed (by process group) when the
+test ends."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.processes import RedisProcess, ServiceProcess, service_env, write_config
-from tests.faults.provider import FakeMessageFlow, Inbox
-from tests.redis_server import MISSING, find_server_binary, free_port
+from tests.faults.config import service_env, write_config
+from tests.support.binaries import redis_server_binary
+from tests.support.fake_provider import FakeProvider, Inbox
+from tests.support.ports import free_port
+from tests.support.processes import Processes, ServiceProcess
+from tests.support.redis_servers import RedisServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,16 +28,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
-    binary = find_server_binary()
-    if binary is None:
-        pytest.exit(MISSING, returncode=3)
-    server = RedisProcess(binary, tmp_path / "redis")
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Every process the test starts; all stopped when it ends."""
+    with Processes(tmp_path) as started:
+        yield started
+
+
+@pytest.fixture
+def redis_process(processes: Processes, tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis server whose data survives SIGKILL: restarted with `start()` on the same port
+    and directory, it loads its AOF."""
+    server = RedisServer(
+        redis_server_binary(), directory=tmp_path / "redis", aof=True, processes=processes
+    )
     try:
         server.start()
         yield server
     finally:
-        server.close()
+        server.kill()
 
 
 @pytest.fixture
@@ -42,48 +54,49 @@ def inbox() -> Inbox:
 
 
 @pytest.fixture
-def make_provider(inbox: Inbox) -> Iterator[Callable[[str], FakeMessageFlow]]:
-    """make_provider(name): a new fake MessageFlow endpoint recording into `inbox`."""
-    fakes: list[FakeMessageFlow] = []
+def make_provider(inbox: Inbox) -> Iterator[Callable[[str], FakeProvider]]:
+    """make_provider(name): a new fake MessageFlow endpoint recording into `inbox`; it posts no
+    delivery reports."""
+    fakes: list[FakeProvider] = []
 
-    def make(name: str) -> FakeMessageFlow:
-        fake = FakeMessageFlow(name, inbox)
+    def make(name: str) -> FakeProvider:
+        fake = FakeProvider(name=name, inbox=inbox, dlr_status=None)
         fakes.append(fake)
-        return fake
+        return fake.start()
 
     try:
         yield make
     finally:
         for fake in fakes:
-            fake.close()
+            fake.stop()
 
 
 @pytest.fixture
-def launch(redis_process: RedisProcess, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
+def launch(
+    processes: Processes, redis_process: RedisServer, tmp_path: Path
+) -> Iterator[Callable[..., ServiceProcess]]:
     """launch(name, provider, **OTP_overrides): a ready service process on the test's Redis."""
     config = write_config(tmp_path / "otp.toml")
     services: list[ServiceProcess] = []
 
-    def start(name: str, provider: FakeMessageFlow, **overrides: str) -> ServiceProcess:
-        port = free_port()
+    def start(name: str, provider: FakeProvider, **overrides: str) -> ServiceProcess:
         env = service_env(
-            port=port,
+            port=free_port(),
             redis_url=redis_process.url,
             provider_url=provider.url,
             config=config,
             **overrides,
         )
-        service = ServiceProcess(name, env, tmp_path / f"service-{name}.log")
+        service = processes.service(f"service-{name}", env)
         services.append(service)
-        service.start()
         return service
 
     try:
         yield start
     finally:
         for service in services:
-            service.close()
+            service.kill()
         # Shown by pytest only when the test failed.
         for service in services:
-            sys.stdout.write(f"--- log of service {service.name}\n{service.logs()}\n")
+            sys.stdout.write(f"--- log of {service.name}\n{service.logs()}\n")
         sys.stdout.write(f"--- redis\n{redis_process.logs()}\n")

@@ -17,22 +17,23 @@ from tests.faults.api import (
     accepted_sms,
     client,
     epoch,
+    reference,
     start,
     started,
     wait_until,
 )
-from tests.faults.processes import ServiceProcess
-from tests.faults.provider import (
+from tests.integration.conftest import metric_value
+from tests.support.fake_provider import (
     ABANDONED,
     ACCEPTED,
     FAILED,
     HANG,
     NORMAL,
-    FakeMessageFlow,
+    FakeProvider,
     Inbox,
     failing,
 )
-from tests.integration.conftest import metric_value
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.faults
 
@@ -42,7 +43,7 @@ CLOCK_SLACK = 0.25  # between the service's and this process' reading of the sam
 
 async def test_codes_held_by_provider_errors_go_out_on_recovery_and_none_after_it_expired(
     inbox: Inbox,
-    make_provider: Callable[[str], FakeMessageFlow],
+    make_provider: Callable[[str], FakeProvider],
     launch: Callable[..., ServiceProcess],
 ) -> None:
     provider = make_provider("p")
@@ -55,19 +56,20 @@ async def test_codes_held_by_provider_errors_go_out_on_recovery_and_none_after_i
     async with client(service.url) as http:
         # Control: a 61 s code can be sent, in its first second, while the provider works.
         control = await started(http, BRIEF_HEADERS)
-        control_sms = await accepted_sms(inbox, control["id"], timeout=5)
+        control_sms = await accepted_sms(inbox, control["id"], tenant="brief", timeout=5)
         assert control_sms.validity_minutes == 1
 
         provider.behave(failing(500))
         began = time.monotonic()
+        # By SMS reference: what the provider sees.
         verifications: dict[str, dict[str, Any]] = {}
         lasting: list[str] = []  # 10-minute codes: valid long after the outage
         brief: list[str] = []  # 61 s codes: past sending (under a minute left) at recovery
         for _ in range(6):
-            for ids, headers in ((lasting, None), (brief, BRIEF_HEADERS)):
+            for ids, headers, tenant in ((lasting, None, "acme"), (brief, BRIEF_HEADERS, "brief")):
                 body = await started(http, headers)
-                verifications[body["id"]] = body
-                ids.append(body["id"])
+                verifications[reference(body["id"], tenant)] = body
+                ids.append(reference(body["id"], tenant))
             await asyncio.sleep(0.2)
         await wait_until(
             "the provider to refuse sends", lambda: _outcomes(inbox, lasting) & {FAILED}
@@ -77,23 +79,23 @@ async def test_codes_held_by_provider_errors_go_out_on_recovery_and_none_after_i
         provider.behave(NORMAL)
         recovered_at = time.time()
 
-        for vid in lasting:
-            await accepted_sms(inbox, vid, timeout=20)
+        for ref in lasting:
+            await wait_until(f"the SMS of {ref} accepted", lambda r=ref: inbox.accepted(r), 20)
         await wait_until("the lane to empty", lambda: _lane_depth_is(http, 0), timeout=15)
 
-        for vid in lasting:
-            accepted = inbox.accepted(vid)
-            assert len(accepted) == 1, f"{vid} was accepted {len(accepted)} times"
-            assert accepted[0].external_id == f"{vid}-1"
-        late = [s for s in inbox.snapshot() if s.verification_id in brief]
+        for ref in lasting:
+            accepted = inbox.accepted(ref)
+            assert len(accepted) == 1, f"{ref} was accepted {len(accepted)} times"
+            assert accepted[0].external_id == f"{ref}-1"
+        late = [s for s in inbox.snapshot() if s.reference in brief]
         assert not [s for s in late if s.outcome == ACCEPTED], "a 61 s code sent after recovery"
         assert not [s for s in late if s.arrived >= recovered_at], "a brief code tried late"
         # No request ever reached the provider after (or claiming validity beyond) its code's
         # expiry; `expires_at` is truncated to the second.
         for sms in inbox.snapshot():
-            if sms.verification_id == control["id"]:
+            if sms.reference == control_sms.reference:
                 continue
-            expires = epoch(verifications[sms.verification_id]["expires_at"]) + 1
+            expires = epoch(verifications[sms.reference]["expires_at"]) + 1
             assert sms.validity_minutes >= 1, sms
             assert sms.arrived + 60 * sms.validity_minutes <= expires + CLOCK_SLACK, sms
         assert (
@@ -103,15 +105,15 @@ async def test_codes_held_by_provider_errors_go_out_on_recovery_and_none_after_i
             == len(lasting) + 1
         )
         # The brief codes' sends are finished as failed: never accepted while their code lived.
-        for vid in brief:
-            read = await http.get(f"/otp/{vid}", headers=BRIEF_HEADERS)
+        for ref in brief:
+            read = await http.get(f"/otp/{verifications[ref]['id']}", headers=BRIEF_HEADERS)
             assert read.status_code == 200, read.text
             assert read.json()["delivery"]["status"] == "failed", read.json()["delivery"]
 
 
 async def test_a_hanging_provider_opens_the_circuit_and_starts_stay_fast(
     inbox: Inbox,
-    make_provider: Callable[[str], FakeMessageFlow],
+    make_provider: Callable[[str], FakeProvider],
     launch: Callable[..., ServiceProcess],
 ) -> None:
     provider = make_provider("p")
@@ -177,7 +179,7 @@ async def _timed_get(http: httpx.AsyncClient, path: str) -> float:
 
 
 def _outcomes(inbox: Inbox, ids: list[str]) -> set[str]:
-    return {s.outcome for s in inbox.snapshot() if s.verification_id in ids}
+    return {s.outcome for s in inbox.snapshot() if s.reference in ids}
 
 
 async def _circuit_is(http: httpx.AsyncClient, state: int) -> bool:

@@ -22,9 +22,10 @@ from tests.faults.api import (
     verify,
     wait_until,
 )
-from tests.faults.processes import RedisProcess, ServiceProcess
-from tests.faults.provider import FakeMessageFlow, Inbox
 from tests.integration.conftest import assert_problem, retry_after
+from tests.support.fake_provider import FakeProvider, Inbox
+from tests.support.processes import ServiceProcess
+from tests.support.redis_servers import RedisServer
 
 pytestmark = pytest.mark.faults
 
@@ -36,8 +37,8 @@ FAST_FAILURE_SECONDS = 1.5
 async def test_redis_down_under_load_gives_fast_503s_and_the_service_recovers_by_itself(
     outage: str,
     inbox: Inbox,
-    redis_process: RedisProcess,
-    make_provider: Callable[[str], FakeMessageFlow],
+    redis_process: RedisServer,
+    make_provider: Callable[[str], FakeProvider],
     launch: Callable[..., ServiceProcess],
 ) -> None:
     service = launch("a", make_provider("p"))

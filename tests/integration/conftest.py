@@ -21,7 +21,8 @@ from redis.asyncio import Redis
 from otpservice.app import create_app
 from otpservice.providers.sandbox import ReportSimulator, SandboxGateway
 from otpservice.settings import Settings, load_settings, parse_outcomes
-from tests.redis_server import MISSING, RedisServer, find_server_binary
+from tests.support.binaries import redis_server_binary
+from tests.support.redis_servers import RedisServer, Topology, running
 
 API_KEY = "test-key-tenant-a"
 OTHER_KEY = "test-key-tenant-b"
@@ -29,25 +30,15 @@ PEPPER = base64.b64encode(b"p" * 32).decode()
 
 
 # OTP_TEST_REDIS_MODE=cluster|sentinel runs this suite against a local 3-master Redis Cluster or
-# a Sentinel-managed primary with a replica (tests/cluster/servers.py); default: one server.
+# a Sentinel-managed primary with a replica (tests/support/redis_servers.py); default: one server.
 REDIS_MODE = os.environ.get("OTP_TEST_REDIS_MODE", "single")
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    binary = find_server_binary()
-    if binary is None:
-        pytest.exit(MISSING, returncode=3)
-    if REDIS_MODE != "single":
-        from tests.cluster.servers import running  # noqa: PLC0415
-
-        with running(REDIS_MODE) as topology:
-            yield topology  # it has .url too, and .client()
-        return
-    server = RedisServer(binary)
-    server.start()
-    yield server
-    server.stop()
+def redis_server() -> Iterator[Topology]:
+    """The session's Redis: every topology has `.url`, and `.client()` for assertions."""
+    with running(REDIS_MODE, redis_server_binary()) as topology:
+        yield topology
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from otpservice.store.connection import connect
 from otpservice.store.verifications import RedisVerifications
 from otpservice.usecases.ports import DeliveryEvent, Snapshot
 from tests.integration.stores import TENANT, fresh_tag, start
-from tests.redis_server import RedisServer
+from tests.support.redis_servers import RedisServer
 
 REPORTED = [
     DeliveryStatus.QUEUED,

@@ -20,7 +20,7 @@ from tests.integration.conftest import (
     metric_value,
     retry_after,
 )
-from tests.redis_server import free_port
+from tests.support.ports import free_port
 
 NUMBER = "+48601234567"
 A_WELL_FORMED_ID = "a" * 42

@@ -19,9 +19,12 @@ import pytest
 
 from otpservice.app import create_app
 from otpservice.settings import load_settings
-from tests.fake_provider import FakeProvider, serving
 from tests.integration.conftest import API_KEY, PEPPER, tenant_toml
-from tests.redis_server import RedisServer, free_port
+from tests.integration.stores import sms_ref
+from tests.support.asgi import serving
+from tests.support.fake_provider import FakeProvider
+from tests.support.ports import free_port
+from tests.support.redis_servers import RedisServer
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 HOOK_SECRET = "hook-secret-123"
@@ -122,7 +125,7 @@ async def test_messageflow_gets_the_exact_request_and_its_report_marks_the_sms_d
         assert sent.body["sender"] == "Acme"
         assert sent.body["type"] == 0
         assert sent.body["validity"] in {9, 10}
-        assert sent.body["externalId"] == f"{started['id']}-1"
+        assert sent.body["externalId"] == sms_ref(started["id"])
         assert sent.body["webhookUrl"].endswith("/webhooks/messageflow")
         code = _code(sent.body["message"])
         checked = await s.client.post(

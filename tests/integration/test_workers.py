@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import API_KEY, PEPPER, tenant_toml
-from tests.redis_server import RedisServer, free_port
+from tests.support.ports import free_port
+from tests.support.redis_servers import RedisServer
 
 
 @pytest.fixture(params=["uvicorn", "granian"])
