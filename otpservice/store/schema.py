@@ -31,6 +31,8 @@ RECORD: dict[str, str] = {
     "created_ms": "ca",
     "expires_ms": "ex",
     "attempts_left": "al",
+    "max_attempts": "ma",
+    "wrong_checks": "wc",
     "sends": "sn",
     "max_sends": "ms",
     "next_resend_ms": "nr",
@@ -48,7 +50,9 @@ RECORD: dict[str, str] = {
     "previous_digest": "h0",
     "accept_previous": "ap",
 }
-_SECRET_FIELDS = frozenset({"salt", "digest", "previous_digest", "accept_previous", "rand"})
+_SECRET_FIELDS = frozenset(
+    {"salt", "digest", "previous_digest", "accept_previous", "rand", "max_attempts", "wrong_checks"}
+)
 _BY_FIELD = {field: name for name, field in RECORD.items()}
 
 LANE_ENTRY: dict[str, str] = {

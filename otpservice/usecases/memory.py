@@ -70,6 +70,7 @@ class _Record:
     keep_until: int = 0
     status: str = "pending"
     attempts_left: int = 0
+    wrong_checks: int = 0
     sends: int = 0
     expires_ms: int = 0
     next_resend_ms: int = 0
@@ -337,7 +338,9 @@ class _MemoryChecks(_MemoryState):
                 created_ms=record.created_ms,
                 region=record.region,
             )
-        if record.attempts_left <= 0:
+        # Only wrong codes end it: when every attempt was used by one (see check_finish.lua).
+        record.wrong_checks += 1
+        if record.wrong_checks >= record.max_attempts:
             record.status, record.finished_ms = "failed", now
             return CheckFinished(verdict="failed")
         return CheckFinished(verdict="pending", attempts_left=record.attempts_left)

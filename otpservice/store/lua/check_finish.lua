@@ -1,4 +1,7 @@
 -- Second half of a code check, after argon2: approve at most once, or count the failure.
+-- Checks run concurrently: each took an attempt in check_begin, so attempts_left may be 0 while
+-- a right code is still being hashed. Only wrong codes end a verification: it fails when every
+-- attempt was used by a wrong code, and that `failed` goes to the check that made it so.
 -- KEYS[1] the number's current verification   KEYS[2] the number's failed-check counter
 -- ARGV[1] the verification's rand   ARGV[2] the send whose code matched (0 = none)
 -- Returns CheckFinishReply {verdict, attempts_left, created_ms, region}: verdict approved,
@@ -8,7 +11,7 @@ local rand, matched = ARGV[1], tonumber(ARGV[2])
 
 local now = now_ms()
 local f = redis.call('HMGET', current, F.rand, F.status, F.expires_ms, F.sends,
-  F.accept_previous, F.attempts_left, F.created_ms, F.region)
+  F.accept_previous, F.attempts_left, F.created_ms, F.region, F.max_attempts)
 if f[1] ~= rand or f[2] ~= 'pending' or tonumber(f[3]) <= now then return {'not_found'} end
 local sends = tonumber(f[4])
 local left = tonumber(f[6])
@@ -23,7 +26,8 @@ if matched > 0 and (matched == sends or (f[5] == '1' and matched == sends - 1)) 
   end
   return {'approved', left, f[7], f[8]}
 end
-if left <= 0 then
+local wrong = redis.call('HINCRBY', current, F.wrong_checks, 1)
+if wrong >= tonumber(f[9]) then
   close('failed')
   return {'failed', 0}
 end

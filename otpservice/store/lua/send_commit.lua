@@ -53,7 +53,8 @@ else
   rand = req.new_rand
   redis.call('HSET', current, F.rand, rand, F.tenant, req.tenant, F.to, req.to,
     F.region, req.region, F.status, 'pending', F.created_ms, fmt(now),
-    F.attempts_left, req.max_attempts, F.max_sends, req.max_sends, F.salt, salt,
+    F.attempts_left, req.max_attempts, F.max_attempts, req.max_attempts,
+    F.max_sends, req.max_sends, F.salt, salt,
     F.accept_previous, req.accept_previous and '1' or '0', F.provider, req.provider,
     F.locale, req.locale)
   if req.client_ref ~= '' then redis.call('HSET', current, F.client_ref, req.client_ref) end
