@@ -119,3 +119,38 @@ async def _start_ok(http: httpx.AsyncClient) -> dict[str, object] | None:
 def _number(outcome: Outcome) -> str:
     assert outcome.response is not None
     return str(json.loads(outcome.response.request.content)["to"])
+
+
+async def test_once_redis_is_back_no_request_fails_on_a_connection_of_the_old_server(
+    redis_process: RedisServer,
+    make_provider: Callable[[str], FakeProvider],
+    launch: Callable[..., ServiceProcess],
+) -> None:
+    """Redis killed and restarted (AOF): /readyz is 200 again, and then no request at all may
+    fail. Once, a 40-way burst of reads a few seconds later met the pool's connections to the
+    old server: a dozen 503s."""
+    # A burst of 40 checks must not be shed for load here: this is about connections.
+    service = launch("a", make_provider("p"), OTP_HASH_QUEUE_SECONDS="10")
+    async with client(service.url, timeout=10) as http:
+        ids = [(await started(http))["id"] for _ in range(40)]
+        # Fill the connection pool: as many connections as requests at once.
+        warm = await asyncio.gather(*(http.get(f"/otp/{i}") for i in ids))
+        assert {r.status_code for r in warm} == {200}
+
+        redis_process.kill()
+        await asyncio.to_thread(redis_process.start)
+        await wait_until("/readyz to answer 200", lambda: _ready(http), timeout=15)
+        await asyncio.sleep(2.0)
+
+        # Checks first: a script that must not run twice is never retried on a dead
+        # connection, so only the pool's check before use keeps these from failing.
+        checks = await asyncio.gather(*(verify(http, i, "000000") for i in ids))
+        assert {r.status_code for r in checks} == {200}, [r.text for r in checks]
+        reads = await asyncio.gather(*(http.get(f"/otp/{i}") for i in ids))
+        assert [r.status_code for r in reads] == [200] * len(ids), [r.text for r in reads]
+        starts = await asyncio.gather(*(start(http) for _ in ids))
+        assert {r.status_code for r in starts} == {201}, [r.text for r in starts]
+
+
+async def _ready(http: httpx.AsyncClient) -> bool:
+    return (await http.get("/readyz")).status_code == 200
