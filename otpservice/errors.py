@@ -9,6 +9,7 @@ One exception handler (api/problems.py) turns them into RFC 9457 problem+json. T
     ├── Unauthorized                    401 unauthorized
     ├── DestinationNotAllowed           403 destination_not_allowed
     ├── VerificationNotFound            404 verification_not_found
+    ├── NotFound                        404 not_found (a route that is not there for you)
     ├── IdempotencyConflict             409 idempotency_conflict
     ├── PayloadTooLarge                 413 payload_too_large
     ├── UnsupportedMediaType            415 unsupported_media_type
@@ -79,6 +80,14 @@ class VerificationNotFound(OtpError):
     def __init__(self) -> None:
         # Always the same text: the answer must not tell an unknown id from a finished one.
         super().__init__("The verification does not exist, has expired or is finished.")
+
+
+class NotFound(OtpError):
+    """A route that does not exist here, such as the webhook of a provider not configured."""
+
+    code = "not_found"
+    status = 404
+    title = "No such resource"
 
 
 class IdempotencyConflict(OtpError):

@@ -33,7 +33,6 @@ _CODES: dict[str, tuple[int, str]] = {
 # Answered by the router itself (api/problems.py), not raised by the service's code.
 _CODES.update(
     {
-        "not_found": (404, "No such resource"),
         "method_not_allowed": (405, "Method not allowed"),
         "internal_error": (500, "Internal error"),
     }
@@ -68,7 +67,7 @@ _WHEN = {
     "max_sends_reached": "the verification used all its sends; see Retry-After",
     "service_unavailable": "the store cannot be reached; see Retry-After",
     "overloaded": "this process is overloaded and refused the request at once; see Retry-After",
-    "not_found": "no such provider route",
+    "not_found": "no webhook is configured for this provider here",
 }
 
 

@@ -18,7 +18,7 @@ from litestar.params import PathParameter
 from litestar.status_codes import HTTP_200_OK
 
 from otpservice.api.openapi import errors_for
-from otpservice.errors import InvalidRequest, Unauthorized, VerificationNotFound
+from otpservice.errors import InvalidRequest, NotFound, Unauthorized
 from otpservice.providers.dlr import InvalidReport, parse_reports
 from otpservice.services import Services
 from otpservice.settings import Settings
@@ -56,7 +56,7 @@ def check_webhook_secret(settings: Settings, provider: str, authorization: str |
     expected = settings.provider.webhook_secrets.get(provider)
     if expected is None:
         # Not configured: as if the route did not exist for this provider.
-        raise VerificationNotFound
+        raise NotFound(f"No delivery-report webhook is configured for {provider}.")
     presented = presented_secret(authorization)
     if presented is None or not hmac.compare_digest(presented, expected.reveal()):
         raise Unauthorized("Delivery reports need this provider's webhook secret.")
@@ -82,7 +82,7 @@ async def delivery_reports(
 ) -> ReportsReceipt:
     settings: Settings = state.settings
     if provider == "sandbox" and settings.provider.name != "sandbox":
-        raise VerificationNotFound
+        raise NotFound("The sandbox provider is not in use.")
     check_webhook_secret(settings, provider, request.headers.get("authorization"))
     body = await request.body()
     try:
