@@ -22,7 +22,7 @@ MAX_KEY_LENGTH = 256
 _SCOPE_KEY = "otpservice.tenant"
 
 
-def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Resolve the caller's tenant from its API key, or refuse the request (401)."""
     key = api_key_from_headers(
         connection.headers.get("authorization"), connection.headers.get("x-api-key")
@@ -31,7 +31,7 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     cast("dict[str, Any]", connection.scope)[_SCOPE_KEY] = tenant
 
 
-def shed_when_overloaded(
+async def shed_when_overloaded(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """Guard of the routes that hash: refuse at once, before the body is read, when this

@@ -3,6 +3,7 @@ scripts document the same order), decoded by `decode_reply` without reading posi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 import msgspec
@@ -93,19 +94,49 @@ class ResumeReply(msgspec.Struct, frozen=True, array_like=True):
 def decode_reply(raw: Any, kind: type[T]) -> T:
     """A script's reply as `kind`. Redis gives Lua's strings as bytes: they become text where
     `kind` wants text, numbers where it wants numbers."""
-    return msgspec.convert(_shape(raw, inspect.type_info(kind)), kind)
+    shape = _SHAPERS.get(kind)
+    if shape is None:
+        shape = _SHAPERS[kind] = _shaper_of(inspect.type_info(kind))
+    return msgspec.convert(shape(raw), kind)
 
 
-def _shape(value: Any, info: inspect.Type) -> Any:
+_SHAPERS: dict[type[Any], Callable[[Any], Any]] = {}
+"""What turns a reply into a type's shape, worked out once per reply type: inspecting the type
+on every call cost more CPU than the Redis call itself."""
+
+
+def _shaper_of(info: inspect.Type) -> Callable[[Any], Any]:
     if isinstance(info, inspect.StructType):
-        fields = info.fields
-        return [_shape(v, fields[i].type) for i, v in enumerate(list(value)[: len(fields)])]
-    if isinstance(info, inspect.StrType | inspect.LiteralType) and isinstance(value, bytes):
-        return value.decode()
-    if isinstance(info, inspect.IntType) and isinstance(value, bytes):
-        return int(value)
-    if isinstance(info, inspect.BoolType):
-        return value in (1, b"1", True)
-    if isinstance(info, inspect.ListType) and isinstance(value, list):
-        return [_shape(v, info.item_type) for v in value]
+        fields = [_shaper_of(f.type) for f in info.fields]
+        count = len(fields)
+        return lambda value: [f(v) for f, v in zip(fields, list(value)[:count], strict=False)]
+    if isinstance(info, inspect.ListType) and not isinstance(info.item_type, inspect.BytesType):
+        shape = _shaper_of(info.item_type)
+        return lambda value: [shape(v) for v in value] if isinstance(value, list) else value
+    for kinds, shaper in _SCALARS:
+        if isinstance(info, kinds):
+            return shaper
+    return _as_is  # bytes, and HGETALL's flat list of bytes
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _integer(value: Any) -> Any:
+    return int(value) if isinstance(value, bytes) else value
+
+
+def _flag(value: Any) -> bool:
+    return value in (1, b"1", True)
+
+
+def _as_is(value: Any) -> Any:
     return value
+
+
+_SCALARS: tuple[tuple[Any, Callable[[Any], Any]], ...] = (
+    ((inspect.StrType, inspect.LiteralType), _text),
+    (inspect.IntType, _integer),
+    (inspect.BoolType, _flag),
+)
