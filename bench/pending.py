@@ -1,10 +1,12 @@
 """Bulk-inserts pending verifications straight into Redis with the service's own send_commit script.
 
-The arguments come from the service's code, not a copy of it: SendCodes.start builds the request
-and RedisVerifications.send_commit turns it into keys and ARGV, exactly as on a start, through a
-store client whose script calls only capture them (the pre-check is answered "new"). They are
-then sent as pipelined EVALSHA of the real send_commit script, with a fixed digest (no argon2:
-the point is Redis' state, not the hashing). Each entry is a complete pending verification of the
+The arguments come from the service's code, not a copy of it: the use cases are wired by the
+service's own `Services` (so a change of their constructors needs no change here), then the
+start use case builds the request and RedisVerifications.send_commit turns it into keys and ARGV,
+exactly as on a start, through a store client whose script calls only capture them (the
+pre-check is answered "new", the fraud guard, if the tenant runs it, "allow"). They are then sent
+as pipelined EVALSHA of the real send_commit script, with a fixed digest (no argon2: the point is
+Redis' state, not the hashing). Each entry is a complete pending verification of the
 benchmark tenant: record, queued event and the number's send buckets, with the service's TTLs;
 its lane entry is acknowledged and deleted at once, as after the provider took the SMS.
 """
@@ -17,16 +19,14 @@ from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any
 
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
-from otpservice.ids import Identifiers
 from otpservice.lane import SendJob
-from otpservice.sealing import CodeSealer
+from otpservice.providers.factory import build_gateway
+from otpservice.services import Services
 from otpservice.settings import Settings
 from otpservice.store.schema import LANE_GROUP, RECORD
 from otpservice.store.scripts import script_source
-from otpservice.store.verifications import RedisVerifications
-from otpservice.usecases.composing import SmsComposer
-from otpservice.usecases.sending import SendCodes
 
 FIXED_DIGEST = bytes(range(32))
 _NEW = [b"new", 0, b"", 0, b""]
@@ -42,12 +42,12 @@ _RECORD = [
     for field in (RECORD[name], value)
 ]  # fmt: skip
 _CANNED_OK = [b"ok", 0, 1, 0, _RECORD, b"0-1"]
+_ALLOW = [b"allow", b"", 0, 0, b"", 0, 0]
 
 
 class _CapturingClient:
-    """A StoreClient whose scripts record (keys, args) of send_commit instead of running."""
-
-    single_server = False
+    """Stands in for the StoreClient's script calls: records (keys, args) of send_commit
+    instead of running it, and answers the calls before it as for a new number."""
 
     def __init__(self) -> None:
         self.captured: tuple[list[str], list[Any]] = ([], [])
@@ -56,7 +56,10 @@ class _CapturingClient:
         if name == "send_commit":
             self.captured = (list(keys), list(args))
             return _CANNED_OK
-        return 0 if name == "rate_take" else _NEW
+        return {"rate_take": 0, "send_check": _NEW, "fraud_check": _ALLOW}.get(name, 0)
+
+    async def scripts(self, operation: str, calls: Sequence[Any]) -> list[Any]:  # noqa: ARG002
+        return [await self.script(name, keys, args) for name, keys, args in calls]
 
 
 class _FixedHasher:
@@ -93,17 +96,15 @@ class PendingInserter:
         self.client = redis.Redis.from_url(redis_url, socket_timeout=60)
         self.tenant = settings.tenants[0]
         self.capture = _CapturingClient()
-        store = RedisVerifications(self.capture, "bench-pending")  # type: ignore[arg-type]
-        composer = SmsComposer({}, CodeSealer(settings.pepper), None)
-        self.sending = SendCodes(
-            store,
-            _FixedHasher(),
-            composer,
-            _NoLane(),
-            Identifiers(settings.pepper),
-            provider=settings.provider.name,
-            retention_ms=settings.retention_seconds * 1000,
-        )
+        # The service's wiring; its Redis client is never used (every script call is captured),
+        # nor are its gateway and argon2 pool (the hasher and the lane are replaced).
+        self.services = Services(settings, AsyncRedis.from_url(redis_url), build_gateway(settings))
+        store = self.services.store
+        store.script = self.capture.script  # type: ignore[method-assign]
+        store.scripts = self.capture.scripts  # type: ignore[method-assign]
+        self.sending = self.services.sending
+        self.sending.hasher = _FixedHasher()  # type: ignore[assignment]
+        self.sending.queue = _NoLane()
         self.sha = self.client.script_load(script_source("send_commit"))
 
     def args_for(self, index: int) -> tuple[list[str], list[Any]]:
@@ -152,6 +153,7 @@ class PendingInserter:
         return {"inserted": ok, "failed": failed, "seconds": round(time.perf_counter() - began, 3)}
 
     def close(self) -> None:
+        self.services.hasher.shutdown()
         self.client.close()
 
 
