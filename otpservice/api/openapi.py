@@ -141,10 +141,10 @@ def refine(document: dict[str, Any]) -> None:
     }
     schemas = document["components"]["schemas"]
     schemas["Problem"]["properties"]["code"]["enum"] = sorted(_CODES)
-    schemas["VerifyRequest"]["oneOf"] = [
-        {"required": ["id"], "not": {"required": ["to"]}},
-        {"required": ["to"], "not": {"required": ["id"]}},
-    ]
+    for schema in schemas.values():
+        for prop in schema.get("properties", {}).values():
+            _constraints_inside_the_string_branch(prop)
+    _verify_request_by_id_or_number(schemas)
     schemas["DeliveryReport"] = _REPORT
     reports = document["paths"]["/webhooks/{provider}"]["post"]
     reports["requestBody"] = {
@@ -181,6 +181,52 @@ def refine(document: dict[str, Any]) -> None:
                 "schema": {"$ref": "#/components/schemas/DeliveryReport"}
             },
         },
+    }
+
+
+_STRING_KEYWORDS = ("format", "pattern", "minLength", "maxLength")
+
+
+def _constraints_inside_the_string_branch(prop: dict[str, Any]) -> None:
+    """Litestar writes an optional string as `oneOf: [string, null]` with its format and
+    lengths beside the oneOf; generators then lose them (a date-time becomes a str). They
+    belong to the string branch."""
+    branches = prop.get("oneOf", [])
+    string = next((b for b in branches if b.get("type") == "string"), None)
+    if string is None or not any(b.get("type") == "null" for b in branches):
+        return
+    for keyword in _STRING_KEYWORDS:
+        if keyword in prop:
+            string[keyword] = prop.pop(keyword)
+
+
+def _verify_request_by_id_or_number(schemas: dict[str, Any]) -> None:
+    """Exactly one of `id` and `to`, as two schemas a generator can type (VerifyById |
+    VerifyByNumber) rather than a oneOf of bare `required` clauses beside the properties."""
+    found = schemas["VerifyRequest"]
+    code = found["properties"]["code"]
+
+    def by(field: str, title: str) -> dict[str, Any]:
+        prop = dict(found["properties"][field])
+        string = next(b for b in prop.pop("oneOf") if b.get("type") == "string")
+        return {
+            "type": "object",
+            "title": title,
+            "properties": {"code": code, field: {**string, **prop}},
+            "required": ["code", field],
+            "additionalProperties": False,
+        }
+
+    schemas["VerifyById"] = by("id", "VerifyById")
+    schemas["VerifyByNumber"] = by("to", "VerifyByNumber")
+    schemas["VerifyRequest"] = {
+        "title": "VerifyRequest",
+        "description": "The code, and exactly one of `id` (the verification's) and `to` (the"
+        " number's pending verification).",
+        "oneOf": [
+            {"$ref": "#/components/schemas/VerifyById"},
+            {"$ref": "#/components/schemas/VerifyByNumber"},
+        ],
     }
 
 

@@ -73,7 +73,12 @@ def check_webhook_secret(settings: Settings, provider: str, authorization: str |
     request_max_body_size=MAX_REPORT_BYTES,
     operation_id="receiveDeliveryReports",
     responses=errors_for(
-        "invalid_request", "unauthorized", "not_found", "payload_too_large", "service_unavailable"
+        "invalid_request",
+        "unauthorized",
+        "not_found",
+        "payload_too_large",
+        "service_unavailable",
+        "overloaded",
     ),
     security=[{"WebhookBasic": []}, {"WebhookBearer": []}],
 )
