@@ -18,6 +18,7 @@ from prometheus_client import multiprocess
 from redis.asyncio import Redis
 
 from otpservice import __version__
+from otpservice.api.fraud import FraudController
 from otpservice.api.openapi import refine as refine_openapi
 from otpservice.api.ops import healthz, metrics_endpoint, readyz
 from otpservice.api.otp import OtpController
@@ -72,6 +73,8 @@ def create_app(
             if redis is None:
                 closing.push_async_callback(client.aclose)
             closing.callback(services.hasher.shutdown)
+            # Before the client closes: the approvals waiting to be counted.
+            closing.push_async_callback(services.fraud_store.aclose)
             closing.push_async_callback(services.loop_lag.stop)
             closing.push_async_callback(sms.aclose)
             # The server has already spent up to half the deadline on in-flight requests.
@@ -79,7 +82,14 @@ def create_app(
             yield
 
     app = Litestar(
-        route_handlers=[OtpController, delivery_reports, healthz, readyz, metrics_endpoint],
+        route_handlers=[
+            OtpController,
+            FraudController,
+            delivery_reports,
+            healthz,
+            readyz,
+            metrics_endpoint,
+        ],
         lifespan=[lifespan],
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: internal_error_handler},

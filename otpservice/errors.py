@@ -16,7 +16,8 @@ One exception handler (api/problems.py) turns them into RFC 9457 problem+json. T
     ├── TooManyRequests                 429 (carries retry_after)
     │   ├── RateLimited                 429 rate_limited
     │   ├── ResendTooSoon               429 resend_too_soon
-    │   └── MaxSendsReached             429 max_sends_reached
+    │   ├── MaxSendsReached             429 max_sends_reached
+    │   └── FraudSuspected              429 fraud_suspected
     ├── ServiceUnavailable              503 service_unavailable (carries retry_after)
     └── Overloaded                      503 overloaded (carries retry_after)
 
@@ -133,6 +134,18 @@ class ResendTooSoon(TooManyRequests):
 class MaxSendsReached(TooManyRequests):
     code = "max_sends_reached"
     title = "No more codes can be sent for this verification"
+
+
+class FraudSuspected(TooManyRequests):
+    """The fraud guard refused the send; `detail` names the rule and its figures (for the
+    tenant's logs, not for end users)."""
+
+    code = "fraud_suspected"
+    title = "The fraud guard refused to send a code here for now"
+
+    def __init__(self, retry_after: int, detail: str, rule: str) -> None:
+        super().__init__(retry_after, detail)
+        self.rule = rule
 
 
 class ServiceUnavailable(OtpError):

@@ -104,6 +104,13 @@ SHED = Counter(
     " would have made them wait too long; by operation: start, resend, verify.",
     ["operation"],
 )
+FRAUD_DECISIONS = Counter(
+    "otp_fraud_decisions_total",
+    "The fraud guard's decisions against a send, by rule (country_budget, prefix_budget,"
+    " ip_budget, ip_countries, country_cap) and action: blocked (refused) or flagged (sent,"
+    " in monitor mode or for an alerting cap).",
+    ["rule", "action"],
+)
 LOOP_LAG = Gauge(
     "otp_event_loop_lag_seconds",
     "How late the process's event loop ran its timers, worst of the last 2 s: high under"
@@ -162,6 +169,11 @@ def count_rate_limited(scope: str) -> None:
 @never_raises
 def count_shed(operation: str) -> None:
     SHED.labels(operation).inc()
+
+
+@never_raises
+def count_fraud_decision(rule: str, action: str) -> None:
+    FRAUD_DECISIONS.labels(rule, action).inc()
 
 
 @never_raises

@@ -11,12 +11,14 @@ from otpservice.sealing import CodeSealer
 from otpservice.settings import Settings
 from otpservice.store.client import StoreClient
 from otpservice.store.connection import RedisClient
+from otpservice.store.fraud import RedisFraud
 from otpservice.store.idempotency import RedisIdempotency
 from otpservice.store.lane_store import RedisLane
 from otpservice.store.verifications import RedisVerifications
 from otpservice.usecases.checking import CheckCodes
 from otpservice.usecases.composing import SmsComposer
 from otpservice.usecases.deliveries import RecordDeliveries
+from otpservice.usecases.fraud import FraudGuard
 from otpservice.usecases.idempotency import IdempotentStarts
 from otpservice.usecases.managing import ManageVerifications
 from otpservice.usecases.sending import SendCodes
@@ -50,16 +52,20 @@ class Services:
             composer,
             settings.lane,
         )
+        self.fraud_store = RedisFraud(self.store)
+        self.fraud = FraudGuard(self.fraud_store, ids)
         self.sending = SendCodes(
             verifications,
-            self.hasher,
-            composer,
-            self.lane,
-            ids,
+            verifications,
+            hasher=self.hasher,
+            composer=composer,
+            queue=self.lane,
+            ids=ids,
+            guard=self.fraud,
             provider=gateway.name,
             retention_ms=retention_ms,
         )
-        self.checking = CheckCodes(verifications, self.hasher, ids)
+        self.checking = CheckCodes(verifications, self.hasher, ids, self.fraud)
         self.managing = ManageVerifications(verifications, ids)
         self.idempotent_starts = IdempotentStarts(
             RedisIdempotency(self.store), ttl_ms=settings.idempotency_ttl_seconds * 1000

@@ -567,11 +567,20 @@ def _read_file(path: Path) -> _File:
         raise ConfigError(f"OTP_CONFIG_FILE: {exc}") from None
 
 
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` over `base`, table by table (a tenant's [tenants.policy.fraud.country] keeps
+    the global fraud settings it does not name)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def _policy(raw: Mapping[str, Any], where: str, base: Policy | None = None) -> Policy:
-    merged: dict[str, Any] = msgspec.to_builtins(base) if base is not None else {}
-    limits = {**merged.get("limits", {}), **raw.get("limits", {})}
-    merged.update(raw)
-    merged["limits"] = limits
+    merged = _deep_merge(msgspec.to_builtins(base) if base is not None else {}, raw)
     try:
         policy = msgspec.convert(merged, Policy)
     except msgspec.ValidationError as exc:

@@ -68,6 +68,8 @@ _WHEN = {
     "service_unavailable": "the store cannot be reached; see Retry-After",
     "overloaded": "this process is overloaded and refused the request at once; see Retry-After",
     "not_found": "no webhook is configured for this provider here",
+    "fraud_suspected": "the fraud guard refused to send here for now; `detail` names the rule"
+    " and its figures (for your logs, not for end users); see Retry-After",
 }
 
 

@@ -103,6 +103,7 @@ class OtpController(Controller):
             "rate_limited",
             "resend_too_soon",
             "max_sends_reached",
+            "fraud_suspected",
             "service_unavailable",
             "overloaded",
         ),
@@ -117,9 +118,13 @@ class OtpController(Controller):
         settings = request.app.state.settings
 
         signals = data.signals or Signals()
+        # The end user's own address: signals.ip, or what a trusted proxy saw. Without either,
+        # the caller is a login backend whose address is everyone's: it still counts for the
+        # per-IP limit, but the fraud guard's per-IP rules are not applied to it.
+        end_user_ip: str | None = None
         if signals.ip is not None:
             end_user_ip = _ip(signals.ip)
-        else:
+        elif settings.trusted_proxies > 0:
             end_user_ip = client_ip(request, settings.trusted_proxies)
 
         async def start() -> Verification:
@@ -129,7 +134,8 @@ class OtpController(Controller):
                 locale=data.locale,
                 app_hash=data.app_hash,
                 client_ref=data.client_ref,
-                client_ip=end_user_ip,
+                client_ip=end_user_ip or client_ip(request, settings.trusted_proxies),
+                end_user_ip=end_user_ip,
             )
             return verification_out(view)
 
@@ -200,6 +206,7 @@ class OtpController(Controller):
             "rate_limited",
             "resend_too_soon",
             "max_sends_reached",
+            "fraud_suspected",
             "service_unavailable",
             "overloaded",
         ),
@@ -217,7 +224,9 @@ class OtpController(Controller):
         status_code=HTTP_200_OK,
         summary="Cancel a pending verification",
         operation_id="cancelVerification",
-        responses=errors_for("unauthorized", "verification_not_found", "service_unavailable"),
+        responses=errors_for(
+            "unauthorized", "verification_not_found", "service_unavailable", "overloaded"
+        ),
     )
     async def cancel(
         self,
@@ -231,7 +240,9 @@ class OtpController(Controller):
         "/{verification_id:str}",
         summary="Read a verification and its delivery timeline",
         operation_id="getVerification",
-        responses=errors_for("unauthorized", "verification_not_found", "service_unavailable"),
+        responses=errors_for(
+            "unauthorized", "verification_not_found", "service_unavailable", "overloaded"
+        ),
     )
     async def read(
         self,

@@ -60,8 +60,18 @@ Timestamp = Annotated[
     str, _documented("RFC 3339, UTC, whole seconds.", examples=[EXAMPLE_TIME], format="date-time")
 ]
 EventStatus = Literal[
-    "queued", "submitted", "delivered", "undelivered", "expired", "rejected", "failed", "unknown"
+    "queued",
+    "submitted",
+    "delivered",
+    "undelivered",
+    "expired",
+    "rejected",
+    "failed",
+    "unknown",
+    "flagged",
 ]
+"""`flagged`: the fraud guard would have refused this send (monitor mode); its rule is in
+`provider_status` and its figures in `detail`."""
 
 
 class Signals(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -126,7 +136,7 @@ class VerifyRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     to: Phone | None = None
 
 
-class DeliveryEventOut(msgspec.Struct, frozen=True, kw_only=True):
+class DeliveryEventOut(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     status: EventStatus
     at: Timestamp
     send: int
@@ -136,6 +146,8 @@ class DeliveryEventOut(msgspec.Struct, frozen=True, kw_only=True):
     """The provider's own word for the status, such as DELIVRD or UNDELIV."""
     error_code: str | None
     """The provider's or the operator's error code, such as 034."""
+    detail: str | None = None
+    """A `flagged` event's reason: the fraud guard's rule and figures."""
 
 
 class DeliveryOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -212,6 +224,7 @@ def verification_out(view: VerificationView) -> Verification:
                     provider=e.provider,
                     provider_status=e.provider_status,
                     error_code=e.error_code,
+                    detail=e.detail or None,
                 )
                 for e in view.events
             ],

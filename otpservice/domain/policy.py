@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import msgspec
 
+from otpservice.domain.fraud import FraudPolicy
+
 # NIST SP 800-63B 5.2.2: no more than 100 consecutive failed attempts on one account.
 NIST_MAX_FAILED_ATTEMPTS = 100
 
 DEFAULT_BLOCKED_NUMBER_TYPES: tuple[str, ...] = (
+    # Landlines cannot receive SMS, and pumping rings use them: FIXED_LINE_OR_MOBILE (as for US
+    # numbers, whose type the numbering plan cannot tell) stays allowed.
+    "FIXED_LINE",
     "PREMIUM_RATE",
     "SHARED_COST",
     "TOLL_FREE",
@@ -43,6 +48,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     blocked_number_types: tuple[str, ...] = DEFAULT_BLOCKED_NUMBER_TYPES
     """phonenumbers PhoneNumberType names refused with destination_not_allowed."""
     limits: Limits = Limits()
+    fraud: FraudPolicy = FraudPolicy()
 
     def __post_init__(self) -> None:
         problems = list(_policy_problems(self))

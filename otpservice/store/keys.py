@@ -90,3 +90,46 @@ def provider_message(provider: str, message_id: str) -> str:
     """A provider's own message id -> our message reference (Flowstates matches reports so)."""
     digest = hashlib.sha256(f"{provider}\0{message_id}".encode()).hexdigest()[:32]
     return f"{PREFIX}:{{m{digest}}}:pm"
+
+
+_DAY_MS = 86_400_000
+_HOUR_MS = 3_600_000
+FRAUD_DAYS = 15
+"""Today and the 14 days before: the guard's best verified day looks that far back."""
+FRAUD_HOURS = 24
+
+
+class FraudKeys:
+    """The fraud guard's keys of one tenant, all in one slot: its decisions read counters of
+    every country, prefix and IP of the tenant at once. Counters are hashes per day and per
+    hour (UTC), named by their index since the epoch."""
+
+    __slots__ = ("base", "blocks", "safe")
+
+    def __init__(self, tenant: str) -> None:
+        self.base = f"{PREFIX}:{{fg:{tenant}}}"
+        self.blocks = f"{self.base}:blocks"
+        self.safe = f"{self.base}:safe"
+
+    def day(self, now_ms: int, back: int = 0) -> str:
+        return f"{self.base}:d:{now_ms // _DAY_MS - back}"
+
+    def hour(self, now_ms: int, back: int = 0) -> str:
+        return f"{self.base}:h:{now_ms // _HOUR_MS - back}"
+
+    def for_check(self, now_ms: int) -> list[str]:
+        """blocks, safe, the 15 day keys (today first), the 24 hour keys (this hour first)."""
+        return [
+            self.blocks,
+            self.safe,
+            *(self.day(now_ms, back) for back in range(FRAUD_DAYS)),
+            *(self.hour(now_ms, back) for back in range(FRAUD_HOURS)),
+        ]
+
+
+def day_end_ms(now_ms: int) -> int:
+    return (now_ms // _DAY_MS + 1) * _DAY_MS
+
+
+def hour_end_ms(now_ms: int) -> int:
+    return (now_ms // _HOUR_MS + 1) * _HOUR_MS

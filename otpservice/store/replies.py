@@ -45,6 +45,18 @@ class CheckFinishReply(msgspec.Struct, frozen=True, array_like=True):
     attempts_left: int = 0
     created_ms: int = 0
     region: str = ""
+    fraud_prefix: str = ""
+    fraud_ip: str = ""
+
+
+class FraudReply(msgspec.Struct, frozen=True, array_like=True):
+    verdict: Literal["allow", "refuse", "flag"]
+    rule: str = ""
+    figure: int = 0
+    limit: int = 0
+    window: Literal["hour", "day", ""] = ""
+    until_ms: int = 0
+    level: int = 0
 
 
 class ReadReply(msgspec.Struct, frozen=True, array_like=True):

@@ -44,6 +44,8 @@ RECORD: dict[str, str] = {
     "locale": "lc",
     "app_hash": "ah",
     "provider": "pv",
+    "fraud_prefix": "fp",
+    "fraud_ip": "fi",
     # Never leave the store's reply decoding: the check's inputs.
     "salt": "sl",
     "digest": "h1",
@@ -51,8 +53,9 @@ RECORD: dict[str, str] = {
     "accept_previous": "ap",
 }
 _SECRET_FIELDS = frozenset(
-    {"salt", "digest", "previous_digest", "accept_previous", "rand", "max_attempts", "wrong_checks"}
-)
+    {"salt", "digest", "previous_digest", "accept_previous", "rand", "max_attempts", "wrong_checks",
+     "fraud_prefix"}
+)  # fmt: skip
 _BY_FIELD = {field: name for name, field in RECORD.items()}
 
 LANE_ENTRY: dict[str, str] = {
@@ -101,6 +104,7 @@ class _StoredEvent(msgspec.Struct, frozen=True):
     provider: str | None = None
     provider_status: str | None = None
     error_code: str | None = None
+    detail: str | None = None
 
 
 _event_decoder = msgspec.json.Decoder(_StoredEvent)
@@ -114,6 +118,7 @@ def event_fragment(event: DeliveryEvent) -> bytes:
         "provider": event.provider,
         "provider_status": event.provider_status,
         "error_code": event.error_code,
+        "detail": event.detail,
     }
     return msgspec.json.encode({k: v for k, v in fields.items() if v is not None})[1:]
 
@@ -133,6 +138,7 @@ def decode_events(blob: bytes) -> tuple[DeliveryEvent, ...]:
                 provider=stored.provider,
                 provider_status=stored.provider_status,
                 error_code=stored.error_code,
+                detail=stored.detail,
             )
         )
     return tuple(out)

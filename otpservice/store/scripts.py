@@ -26,6 +26,9 @@ SCRIPT_NAMES = (
     "idempotency_reserve",
     "lane_sweep",
     "lane_resume",
+    "fraud_check",
+    "fraud_settle",
+    "fraud_admin",
 )
 
 

@@ -11,7 +11,8 @@ import msgspec
 from otpservice.domain.delivery import DeliveryStatus
 from otpservice.ids import VerificationRef
 from otpservice.store import keys
-from otpservice.store.client import StoreClient
+from otpservice.store.client import ScriptCall, StoreClient
+from otpservice.store.fraud import check_call, decode_verdict
 from otpservice.store.replies import (
     CheckBeginReply,
     CheckFinishReply,
@@ -27,6 +28,7 @@ from otpservice.usecases.ports import (
     CheckFinished,
     DeliveryEvent,
     DeliveryUpdate,
+    FraudQuery,
     IpLimit,
     NewCode,
     SendCommitted,
@@ -56,34 +58,34 @@ class RedisVerifications:
         rand: str | None,
         limits: SendLimits,
         ip: IpLimit | None,
+        fraud: FraudQuery | None = None,
     ) -> SendPrecheck:
+        """The number's pre-check, the IP bucket and the fraud guard's decision, in one round
+        trip on one server (pipelined: their keys live in three different slots); on a Cluster
+        the three calls go at once, to the nodes that hold them."""
         number = keys.NumberKeys(tag)
-        check: tuple[str, list[str], list[Any]] = (
-            "send_check",
-            [number.current, number.send_buckets],
-            [tenant, rand or "", limits.sends_per_hour, limits.sends_per_day],
+        calls: list[ScriptCall] = []
+        if ip is not None:
+            calls.append(("rate_take", [keys.ip_bucket(ip.ip_tag)], [ip.limit, ip.period_ms]))
+        if fraud is not None:
+            calls.append(check_call(fraud))
+        calls.append(
+            (
+                "send_check",
+                [number.current, number.send_buckets],
+                [tenant, rand or "", limits.sends_per_hour, limits.sends_per_day],
+            )
         )
-        ip_wait = 0
-        if ip is None:
-            raw = await self.store.script(*check)
-        else:
-            take = ("rate_take", [keys.ip_bucket(ip.ip_tag)], [ip.limit, ip.period_ms])
-            if self.store.single_server:
-                # One round trip for both: the bucket and the number live in different slots,
-                # so they cannot be one script, but one server pipelines them.
-                ip_wait, raw = await self.store.scripts("send_check", [take, check])
-            else:
-                # Redis Cluster: the two keys may sit on different nodes.
-                ip_wait = await self.store.script(*take)
-                raw = await self.store.script(*check)
-        reply = decode_reply(raw, SendCheckReply)
+        raws = await self.store.scripts("send_check", calls)
+        reply = decode_reply(raws[-1], SendCheckReply)
         return SendPrecheck(
             verdict=reply.verdict,
             wait_ms=reply.wait_ms,
             rand=reply.rand,
             open=reply.open,
             salt=reply.salt,
-            ip_wait_ms=int(ip_wait),
+            ip_wait_ms=int(raws[0]) if ip is not None else 0,
+            fraud=decode_verdict(raws[-2]) if fraud is not None else None,
         )
 
     async def send_commit(self, request: SendRequest, code: NewCode) -> SendCommitted:
@@ -101,11 +103,20 @@ class RedisVerifications:
         queued = DeliveryEvent(
             status=DeliveryStatus.QUEUED.value, at_ms=0, send=0, provider=request.provider
         )
+        flags = [
+            event_fragment(
+                DeliveryEvent(
+                    status="flagged", at_ms=0, send=0, provider_status=rule, detail=detail
+                )
+            ).decode()
+            for rule, detail in request.flagged
+        ]
+        payload = {**msgspec.structs.asdict(request), "flag_events": flags}
         raw = await self.store.script(
             "send_commit",
             call_keys,
             [
-                _request_encoder.encode(request),
+                _request_encoder.encode(payload),
                 code.salt,
                 code.digest,
                 code.sealed,
@@ -168,6 +179,8 @@ class RedisVerifications:
             attempts_left=reply.attempts_left,
             created_ms=reply.created_ms,
             region=reply.region,
+            fraud_prefix=reply.fraud_prefix,
+            fraud_ip=reply.fraud_ip,
         )
 
     # --- reading and cancelling -----------------------------------------------------------

@@ -16,16 +16,20 @@ from otpservice.errors import InvalidRequest, VerificationNotFound
 from otpservice.hashing import matching_digest
 from otpservice.ids import Identifiers, VerificationRef
 from otpservice.settings import Tenant
+from otpservice.usecases.fraud import FraudGuard
 from otpservice.usecases.ports import CheckRepository, CodeHashing
 from otpservice.usecases.refusals import rate_limited
 from otpservice.views import CheckView
 
 
 class CheckCodes:
-    def __init__(self, repository: CheckRepository, hasher: CodeHashing, ids: Identifiers) -> None:
+    def __init__(
+        self, repository: CheckRepository, hasher: CodeHashing, ids: Identifiers, guard: FraudGuard
+    ) -> None:
         self.repository = repository
         self.hasher = hasher
         self.ids = ids
+        self.guard = guard
 
     async def verify(
         self, tenant: Tenant, *, verification_id: str | None, to: str | None, code: str
@@ -71,6 +75,13 @@ class CheckCodes:
             metrics.count_check("not_found")
             raise VerificationNotFound
         if finished.verdict == "approved":
+            await self.guard.approved(
+                tenant.name,
+                finished.region,
+                finished.fraud_prefix,
+                finished.fraud_ip,
+                sends=begun.sends,
+            )
             metrics.count_check("approved")
             metrics.count_approved(finished.region, time.time() - finished.created_ms / 1000)
             return CheckView(

@@ -24,6 +24,9 @@ from otpservice.usecases.ports import (
     CheckFinished,
     DeliveryEvent,
     DeliveryUpdate,
+    FraudBlock,
+    FraudQuery,
+    FraudVerdict,
     IdempotencyState,
     IpLimit,
     NewCode,
@@ -67,6 +70,8 @@ class _Record:
     provider: str
     locale: str
     app_hash: str
+    fraud_prefix: str = ""
+    fraud_ip: str = ""
     keep_until: int = 0
     status: str = "pending"
     attempts_left: int = 0
@@ -107,6 +112,7 @@ class _Record:
             locale=self.locale,
             app_hash=self.app_hash or None,
             provider=self.provider,
+            fraud_ip=self.fraud_ip,
         )
 
 
@@ -125,6 +131,7 @@ class _MemoryState:
         self._provider_messages: dict[tuple[str, str], tuple[str, int]] = {}
         self.lane_entries: list[tuple[str, int]] = []
         """(message reference, send) of every send queued: what a lane stream would hold."""
+        self.fraud_queries: list[FraudQuery | None] = []
 
     def _live_current(self, tag: str, now: int) -> _Record | None:
         record = self._current.get(tag)
@@ -160,7 +167,10 @@ class _MemoryState:
 
 
 class _MemorySends(_MemoryState):
-    """SendRepository."""
+    """SendRepository. `fraud_verdict` is what the guard answers (a test sets it);
+    `fraud_queries` what it was asked."""
+
+    fraud_verdict = FraudVerdict(verdict="allow")
 
     async def send_precheck(
         self,
@@ -170,9 +180,21 @@ class _MemorySends(_MemoryState):
         rand: str | None,
         limits: SendLimits,
         ip: IpLimit | None,
+        fraud: FraudQuery | None = None,
     ) -> SendPrecheck:
         now = self.clock()
         ip_wait = self._take_ip(ip, now) if ip is not None else 0
+        # The fraud guard's budgets are not modelled here (fraud_check.lua is their one
+        # home, held to its goals by the pumping simulator): the verdict is the one a test set.
+        verdict = self.fraud_verdict if fraud is not None else None
+        self.fraud_queries.append(fraud)
+        checked = await self._precheck(tenant, tag, rand, limits, now)
+        return msgspec.structs.replace(checked, ip_wait_ms=ip_wait, fraud=verdict)
+
+    async def _precheck(
+        self, tenant: str, tag: str, rand: str | None, limits: SendLimits, now: int
+    ) -> SendPrecheck:
+        ip_wait = 0
         record = self._live_current(tag, now)
         seen = record.rand if record is not None else ""
         is_open = record is not None and record.is_open(tenant, now)
@@ -245,6 +267,8 @@ class _MemorySends(_MemoryState):
                 salt=code.salt,
                 accept_previous=request.accept_previous,
                 client_ref=request.client_ref,
+                fraud_prefix=request.fraud_prefix,
+                fraud_ip=request.fraud_ip,
                 provider=request.provider,
                 locale=request.locale,
                 app_hash=request.app_hash,
@@ -267,6 +291,7 @@ class _MemorySends(_MemoryState):
             provider=request.provider,
         )
         _push(record, queued)
+        _push_flags(record, request.flagged, now)
         ref = VerificationRef(request.tag, record.rand)
         self.lane_entries.append((message_ref(ref, record.sends), record.sends))
         return SendCommitted(
@@ -337,6 +362,8 @@ class _MemoryChecks(_MemoryState):
                 attempts_left=record.attempts_left,
                 created_ms=record.created_ms,
                 region=record.region,
+                fraud_prefix=record.fraud_prefix,
+                fraud_ip=record.fraud_ip,
             )
         # Only wrong codes end it: when every attempt was used by one (see check_finish.lua).
         record.wrong_checks += 1
@@ -427,6 +454,60 @@ class MemoryVerifications(_MemorySends, _MemoryChecks, _MemoryReads, _MemoryDeli
 def _push(record: _Record, event: DeliveryEvent) -> None:
     record.events.append(event)
     del record.events[:-_MAX_EVENTS]
+
+
+def _push_flags(record: _Record, flagged: tuple[tuple[str, str], ...], now: int) -> None:
+    """The fraud guard's flags on this send (monitor mode), as send_commit.lua records them."""
+    for rule, detail in flagged:
+        flag = DeliveryEvent(
+            status="flagged", at_ms=now, send=record.sends, provider_status=rule, detail=detail
+        )
+        _push(record, flag)
+
+
+class MemoryFraud:
+    """FraudRepository in memory: what was settled, the blocks a test puts in, the safe list."""
+
+    def __init__(self) -> None:
+        self.settled: list[tuple[str, bool, str, str, str, int]] = []
+        self.blocked: dict[tuple[str, str], FraudBlock] = {}
+        self.safe: dict[str, set[str]] = {}
+
+    async def settle(
+        self,
+        *,
+        tenant: str,
+        approved: bool,
+        country: str,
+        prefix: str,
+        ip: str,
+        sends: int,
+        now_ms: int,  # noqa: ARG002 - the memory blocks have no windows to date
+    ) -> None:
+        self.settled.append((tenant, approved, country, prefix, ip, sends))
+        if approved:
+            for key in (f"p:{prefix}", f"i:{ip}"):
+                self.blocked.pop((tenant, key), None)
+
+    async def blocks(self, tenant: str, now_ms: int) -> list[FraudBlock]:
+        return [b for (t, _), b in self.blocked.items() if t == tenant and b.until_ms > now_ms]
+
+    async def lift(self, tenant: str, key: str, now_ms: int) -> bool:
+        found = self.blocked.get((tenant, key))
+        if found is None or found.until_ms <= now_ms:
+            return False
+        del self.blocked[(tenant, key)]
+        return True
+
+    async def safe_list(
+        self, tenant: str, *, add: str | None = None, remove: str | None = None
+    ) -> list[str]:
+        found = self.safe.setdefault(tenant, set())
+        if add is not None:
+            found.add(add)
+        if remove is not None:
+            found.discard(remove)
+        return sorted(found)
 
 
 class MemoryIdempotency:

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from otpservice.domain.fraud import Budget, CapAction, FraudMode
 from otpservice.ids import VerificationRef
 from otpservice.lane import SendJob
 
@@ -27,6 +28,8 @@ class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
     provider: str | None = None
     provider_status: str | None = None
     error_code: str | None = None
+    detail: str | None = None
+    """Why, in words: the fraud guard's figures on a `flagged` event."""
 
 
 class VerificationRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +55,8 @@ class VerificationRecord(msgspec.Struct, frozen=True, kw_only=True):
     locale: str = ""
     app_hash: str | None = None
     provider: str = ""
+    fraud_ip: str = ""
+    """The end user's IP tag the fraud guard counted the first send under ('' if none)."""
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +81,44 @@ class IpLimit(msgspec.Struct, frozen=True, kw_only=True):
     period_ms: int
 
 
+class FraudQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """What the fraud guard decides on for one send (domain/fraud.py has the rules)."""
+
+    tenant: str
+    now_ms: int
+    mode: FraudMode
+    country: str
+    prefix: str
+    ip: str
+    """The end user's IP as a tag (ids.py), '' when it is not known."""
+    e164: str
+    safe: bool
+    """On the tenant's configured safe list."""
+    country_budget: Budget
+    prefix_budget: Budget
+    ip_budget: Budget
+    ip_countries: int
+    cooloff_ms: int
+    cooloff_max_ms: int
+    country_cap: int
+    """0 for none."""
+    cap_action: CapAction
+
+
+class FraudVerdict(msgspec.Struct, frozen=True, kw_only=True):
+    verdict: Literal["allow", "refuse", "flag"]
+    rule: str = ""
+    """country_budget, prefix_budget, ip_budget, ip_countries or country_cap."""
+    figure: int = 0
+    """Unverified sends (with this one), sends this hour, or countries today."""
+    limit: int = 0
+    window: Literal["hour", "day", ""] = ""
+    until_ms: int = 0
+    """When the block (or the budget's window) ends."""
+    level: int = 0
+    """How many times the block was renewed within a day (the cool-off doubles each time)."""
+
+
 class SendPrecheck(msgspec.Struct, frozen=True, kw_only=True):
     """What a send may do, read before any hashing. `rand` is the number's latest verification
     ('' for none) and `open` whether it is still open (the send is then a resend on it)."""
@@ -87,6 +130,8 @@ class SendPrecheck(msgspec.Struct, frozen=True, kw_only=True):
     salt: bytes = b""
     ip_wait_ms: int = 0
     """Milliseconds until the IP bucket has a token; 0 when one was taken."""
+    fraud: FraudVerdict | None = None
+    """The fraud guard's decision, taken in the same round trip (None: not asked)."""
 
 
 class NewCode(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +167,12 @@ class SendRequest(msgspec.Struct, frozen=True, kw_only=True):
     """The resend cooldown after the 1st, 2nd, ... send (domain/policy.py)."""
     accept_previous: bool
     retention_ms: int
+    fraud_prefix: str = ""
+    """The prefix and IP tag the fraud guard counted this send under ('' when it did not):
+    an approval is counted under them."""
+    fraud_ip: str = ""
+    flagged: tuple[tuple[str, str], ...] = ()
+    """(rule, detail) of the fraud guard's flags in monitor mode: kept in the events."""
 
 
 class SendCommitted(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,6 +213,7 @@ class SendRepository(Protocol):
         rand: str | None,
         limits: SendLimits,
         ip: IpLimit | None,
+        fraud: FraudQuery | None = None,
     ) -> SendPrecheck:
         """`rand`: a resend of that verification; None: a start for the number."""
         ...
@@ -189,6 +241,8 @@ class CheckFinished(msgspec.Struct, frozen=True, kw_only=True):
     attempts_left: int = 0
     created_ms: int = 0
     region: str = ""
+    fraud_prefix: str = ""
+    fraud_ip: str = ""
 
 
 class CheckRepository(Protocol):
@@ -249,6 +303,50 @@ class DeliveryRepository(Protocol):
     ) -> None: ...
 
     async def lookup_provider_message(self, provider: str, message_id: str) -> str | None: ...
+
+
+# --- fraud guard ------------------------------------------------------------------------------
+
+
+class FraudBlock(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    """`p:<prefix>` or `i:<IP tag>`."""
+    rule: str
+    figure: int
+    limit: int
+    window: str
+    until_ms: int
+    at_ms: int
+    level: int
+    country: str
+
+
+class FraudRepository(Protocol):
+    async def settle(
+        self,
+        *,
+        tenant: str,
+        approved: bool,
+        country: str,
+        prefix: str,
+        ip: str,
+        sends: int,
+        now_ms: int,
+    ) -> None:
+        """Count `sends` approved sends (one verification's), lifting the blocks of its prefix
+        and IP (it may land a moment later: store/fraud.py batches approvals), or take back a
+        send that did not happen (at once)."""
+        ...
+
+    async def blocks(self, tenant: str, now_ms: int) -> list[FraudBlock]: ...
+
+    async def lift(self, tenant: str, key: str, now_ms: int) -> bool:
+        """End a block in force now, and forgive its scope's unverified sends so far."""
+        ...
+
+    async def safe_list(
+        self, tenant: str, *, add: str | None = None, remove: str | None = None
+    ) -> list[str]: ...
 
 
 # --- idempotency --------------------------------------------------------------------------------

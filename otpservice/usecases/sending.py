@@ -10,10 +10,12 @@ from __future__ import annotations
 import secrets
 import time
 
+import msgspec
+
 from otpservice import metrics
 from otpservice.domain import message
 from otpservice.domain.codes import generate_code
-from otpservice.domain.phone import check_destination_allowed, parse_e164
+from otpservice.domain.phone import Destination, check_destination_allowed, parse_e164
 from otpservice.domain.policy import cooldown_schedule_ms
 from otpservice.errors import InvalidRequest, ServiceUnavailable, VerificationNotFound
 from otpservice.hashing import SALT_BYTES
@@ -21,8 +23,11 @@ from otpservice.ids import Identifiers, VerificationRef
 from otpservice.lane import Send
 from otpservice.settings import Tenant
 from otpservice.usecases.composing import SmsComposer, locales
+from otpservice.usecases.fraud import FraudGuard
 from otpservice.usecases.ports import (
     CodeHashing,
+    DeliveryEvent,
+    FraudQuery,
     IpLimit,
     NewCode,
     SendCommitted,
@@ -30,6 +35,7 @@ from otpservice.usecases.ports import (
     SendQueue,
     SendRepository,
     SendRequest,
+    VerificationReader,
 )
 from otpservice.usecases.refusals import raise_for_send_verdict, rate_limited
 from otpservice.views import VerificationView, verification_view
@@ -53,6 +59,7 @@ class _Target:
         app_hash: str = "",
         client_ref: str = "",
         ip: IpLimit | None = None,
+        fraud: FraudQuery | None = None,
     ) -> None:
         self.tenant = tenant
         self.tag = tag
@@ -64,25 +71,30 @@ class _Target:
         self.app_hash = app_hash
         self.client_ref = client_ref
         self.ip = ip
+        self.fraud = fraud
 
 
 class SendCodes:
     def __init__(
         self,
         repository: SendRepository,
+        reader: VerificationReader,
+        *,
         hasher: CodeHashing,
         composer: SmsComposer,
         queue: SendQueue,
         ids: Identifiers,
-        *,
+        guard: FraudGuard,
         provider: str,
         retention_ms: int,
     ) -> None:
         self.repository = repository
+        self.reader = reader
         self.hasher = hasher
         self.composer = composer
         self.queue = queue
         self.ids = ids
+        self.guard = guard
         self.provider = provider
         self.retention_ms = retention_ms
 
@@ -95,8 +107,11 @@ class SendCodes:
         app_hash: str | None,
         client_ref: str | None,
         client_ip: str,
+        end_user_ip: str | None = None,
     ) -> VerificationView:
-        """Create a verification and queue its first code, or resend on the number's open one."""
+        """Create a verification and queue its first code, or resend on the number's open one.
+        `client_ip` is the address the per-IP limit counts; `end_user_ip` the end user's own,
+        when the caller knows it (signals.ip): the fraud guard's per-IP rules need that one."""
         destination = parse_e164(to)
         check_destination_allowed(destination, tenant.policy)
         if app_hash is not None and not message.is_app_hash(app_hash):
@@ -117,6 +132,7 @@ class SendCodes:
                 limit=tenant.policy.limits.starts_per_ip_per_minute,
                 period_ms=_MINUTE_MS,
             ),
+            fraud=self.guard.query(tenant, destination, end_user_ip),
         )
         return await self._send(target)
 
@@ -124,7 +140,18 @@ class SendCodes:
         ref = self.ids.ref_for_id(verification_id, tenant.name)
         if ref is None:
             raise VerificationNotFound
-        return await self._send(_Target(tenant, ref.tag, rand=ref.rand))
+        fraud = None
+        if tenant.policy.fraud.mode != "off":
+            # The guard needs the number's country and prefix: one read, for resends only.
+            snapshot = await self.reader.read(ref, tenant=tenant.name)
+            if snapshot is None:
+                raise VerificationNotFound
+            record = snapshot.record
+            destination = Destination(e164=record.to, region=record.region, number_type="MOBILE")
+            fraud = self.guard.query(tenant, destination, None)
+            if fraud is not None:
+                fraud = msgspec.structs.replace(fraud, ip=record.fraud_ip)
+        return await self._send(_Target(tenant, ref.tag, rand=ref.rand, fraud=fraud))
 
     async def _send(self, target: _Target) -> VerificationView:
         policy = target.tenant.policy
@@ -140,32 +167,53 @@ class SendCodes:
         self, target: _Target, limits: SendLimits, ip: IpLimit | None
     ) -> VerificationView:
         policy = target.tenant.policy
-        for _ in range(_COMMIT_TRIES):
-            check = await self.repository.send_precheck(
-                tenant=target.tenant.name, tag=target.tag, rand=target.rand, limits=limits, ip=ip
-            )
-            ip = None  # a retry after a conflict is the same request: take the token once
-            if check.ip_wait_ms:
-                raise rate_limited("ip", check.ip_wait_ms)
-            raise_for_send_verdict(check.verdict, check.wait_ms)
-            salt = check.salt if check.verdict == "resend" else secrets.token_bytes(SALT_BYTES)
-            seen_open = check.verdict == "resend"
-            new_rand = self.ids.new_rand()
-            ref = VerificationRef(target.tag, check.rand if seen_open else new_rand)
-            code = generate_code(policy.code_length)
-            digest = await self.hasher.hash_code_async(code, salt)
-            committed = await self.repository.send_commit(
-                self._request(target, limits, check.rand, seen_open, new_rand),
-                NewCode(salt=salt, digest=digest, sealed=self.composer.seal(code, ref)),
-            )
-            if committed.verdict == "conflict":
-                continue
-            raise_for_send_verdict(committed.verdict, committed.wait_ms)
-            if committed.created:
-                metrics.count_started(target.region)
-            return self._queue(target, committed, code)
-        # Only a storm of concurrent starts for one number gets here.
-        raise ServiceUnavailable("Too many concurrent requests for this number; retry.")
+        fraud = target.fraud
+        counted = False  # the guard counted this send: take it back unless it happens
+        try:
+            for _ in range(_COMMIT_TRIES):
+                check = await self.repository.send_precheck(
+                    tenant=target.tenant.name,
+                    tag=target.tag,
+                    rand=target.rand,
+                    limits=limits,
+                    ip=ip,
+                    fraud=fraud if not counted else None,
+                )
+                # A retry after a conflict is the same request: its token and its count stand.
+                ip = None
+                flagged: tuple[tuple[str, str], ...] = ()
+                if fraud is not None and check.fraud is not None:
+                    flagged = self.guard.judge(fraud, check.fraud)  # raises on a refusal
+                    counted = True
+                if check.ip_wait_ms:
+                    raise rate_limited("ip", check.ip_wait_ms)
+                raise_for_send_verdict(check.verdict, check.wait_ms)
+                salt = check.salt if check.verdict == "resend" else secrets.token_bytes(SALT_BYTES)
+                seen_open = check.verdict == "resend"
+                new_rand = self.ids.new_rand()
+                ref = VerificationRef(target.tag, check.rand if seen_open else new_rand)
+                code = generate_code(policy.code_length)
+                digest = await self.hasher.hash_code_async(code, salt)
+                request = self._request(target, limits, check.rand, seen_open, new_rand)
+                if counted and fraud is not None:
+                    request = msgspec.structs.replace(
+                        request, fraud_prefix=fraud.prefix, fraud_ip=fraud.ip, flagged=flagged
+                    )
+                committed = await self.repository.send_commit(
+                    request, NewCode(salt=salt, digest=digest, sealed=self.composer.seal(code, ref))
+                )
+                if committed.verdict == "conflict":
+                    continue
+                raise_for_send_verdict(committed.verdict, committed.wait_ms)
+                counted = False  # sent: the guard keeps its count
+                if committed.created:
+                    metrics.count_started(target.region)
+                return self._queue(target, committed, code, flagged)
+            # Only a storm of concurrent starts for one number gets here.
+            raise ServiceUnavailable("Too many concurrent requests for this number; retry.")
+        finally:
+            if counted and fraud is not None:
+                await self.guard.release(fraud)
 
     def _request(
         self, target: _Target, limits: SendLimits, seen_rand: str, seen_open: bool, new_rand: str
@@ -193,7 +241,13 @@ class SendCodes:
             retention_ms=self.retention_ms,
         )
 
-    def _queue(self, target: _Target, committed: SendCommitted, code: str) -> VerificationView:
+    def _queue(
+        self,
+        target: _Target,
+        committed: SendCommitted,
+        code: str,
+        flagged: tuple[tuple[str, str], ...],
+    ) -> VerificationView:
         record = committed.record
         assert record is not None  # verdict ok
         tenant = target.tenant
@@ -219,7 +273,22 @@ class SendCodes:
                 remaining=remaining,
             )
         )
-        # The response shows the `queued` event the store just recorded, as GET would.
-        queued = (committed.queued,) if committed.queued is not None else ()
+        # The response shows the events the store just recorded (`queued`, and the fraud guard's
+        # flags in monitor mode), as GET would.
+        events: tuple[DeliveryEvent, ...] = ()
+        if committed.queued is not None:
+            events = (
+                committed.queued,
+                *(
+                    DeliveryEvent(
+                        status="flagged",
+                        at_ms=now_ms,
+                        send=record.sends,
+                        provider_status=rule,
+                        detail=detail,
+                    )
+                    for rule, detail in flagged
+                ),
+            )
         public_id = self.ids.public_id(record.ref, tenant.name)
-        return verification_view(public_id, record, queued, now_ms)
+        return verification_view(public_id, record, events, now_ms)

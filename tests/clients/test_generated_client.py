@@ -1,9 +1,7 @@
 """The OpenAPI document is precise enough to generate a working client: openapi-python-client
 generates one from the document a running development server serves, pip installs it into a
-temporary directory, and a login runs through it against that server.
-
-Where the generator loses precision the document has, an xfail test below says exactly what
-(non-strict: it passes, and is reported XPASS, once the service's document is changed)."""
+temporary directory, and a login runs through it against that server. The tests below pin what
+the generator once lost: a typed verify body, datetimes in optional fields, every problem code."""
 
 from __future__ import annotations
 
@@ -100,11 +98,8 @@ def generated(
 
 
 def verify_body(models: Any, **fields: str) -> Any:
-    # Workaround, see test_the_generated_client_has_a_typed_verify_body: with the document's
-    # top-level oneOf on VerifyRequest the generator makes no model and types the body as Any,
-    # so the generated client sends whatever it is given: a dict with the JSON fields.
-    model = getattr(models, "VerifyRequest", None)
-    return fields if model is None else model(**fields)
+    """The document's VerifyRequest is VerifyById | VerifyByNumber: the generated models."""
+    return models.VerifyById(**fields) if "id" in fields else models.VerifyByNumber(**fields)
 
 
 def test_a_login_through_the_generated_client(generated, live_service: LiveService, phone) -> None:
@@ -168,36 +163,16 @@ def test_the_generated_client_reads_each_problem_answer(
     assert missing.code == models.GetVerificationResponse404Code.VERIFICATION_NOT_FOUND
 
 
-@pytest.mark.xfail(
-    reason="VerifyRequest has `oneOf` beside its `properties` (api/openapi.py: exactly one of id"
-    " and to); openapi-python-client 0.29 then emits no VerifyRequest model and types"
-    " check_code's body as Any, silently. Two schemas (id+code, to+code) under a oneOf would"
-    " generate `VerifyById | VerifyByNumber`.",
-    raises=AssertionError,
-    strict=False,
-)
 def test_the_generated_client_has_a_typed_verify_body(generated) -> None:
-    assert hasattr(generated.models, "VerifyRequest") or hasattr(generated.models, "VerifyById")
+    assert hasattr(generated.models, "VerifyById")
+    assert hasattr(generated.models, "VerifyByNumber")
 
 
-@pytest.mark.xfail(
-    reason="Verification.resend_available_at has `format: date-time` beside"
-    " `oneOf: [string, null]` instead of inside the string branch, so the generator reads it as"
-    " `None | str` while created_at and expires_at are datetimes.",
-    raises=AssertionError,
-    strict=False,
-)
 def test_the_generated_client_reads_resend_available_at_as_a_datetime(generated) -> None:
     verification = generated.models.Verification.from_dict(verification_json())
     assert isinstance(verification.resend_available_at, datetime)
 
 
-@pytest.mark.xfail(
-    reason="fraud_suspected (429, announced in CONTRACT.md) is not in the document's code enums"
-    " yet: a generated client raises ValueError on such an answer instead of returning it.",
-    raises=ValueError,
-    strict=False,
-)
 def test_the_generated_client_reads_a_fraud_suspected_answer(generated) -> None:
     answer = generated.models.StartVerificationResponse429.from_dict(
         {
@@ -211,14 +186,6 @@ def test_the_generated_client_reads_a_fraud_suspected_answer(generated) -> None:
     assert answer.code == "fraud_suspected"
 
 
-@pytest.mark.xfail(
-    reason="GET /otp/{id} (and cancel, the provider webhooks, /readyz) document only"
-    " service_unavailable for 503, but store/client.py answers `overloaded` on any route whose"
-    " Redis call times out behind a saturated event loop: a generated client raises ValueError"
-    " on that answer.",
-    raises=ValueError,
-    strict=False,
-)
 def test_the_generated_client_reads_an_overloaded_answer_to_a_read(generated) -> None:
     answer = generated.models.GetVerificationResponse503.from_dict(
         {

@@ -52,6 +52,10 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 
 
 def tenant_toml(name: str, key: str, policy: dict[str, Any]) -> str:
+    """A tenant's TOML. `policy` is flat but for `limits` and `fraud` (a table, whose budgets
+    are tables too). The fraud guard is off unless `fraud` is given: most tests start codes to
+    many numbers of one prefix, which is what the guard is there to stop
+    (tests/integration/test_fraud.py tests it)."""
     lines = [
         "[[tenants]]",
         f'name = "{name}"',
@@ -60,6 +64,7 @@ def tenant_toml(name: str, key: str, policy: dict[str, Any]) -> str:
         'app_name = "Acme"',
     ]
     limits = policy.pop("limits", {})
+    fraud = policy.pop("fraud", {"mode": "off"})
     if policy:
         lines.append("[tenants.policy]")
         for k, v in policy.items():
@@ -68,6 +73,12 @@ def tenant_toml(name: str, key: str, policy: dict[str, Any]) -> str:
         lines.append("[tenants.policy.limits]")
         for k, v in limits.items():
             lines.append(f"{k} = {_toml(v)}")
+    lines.append("[tenants.policy.fraud]")
+    tables = {k: v for k, v in fraud.items() if isinstance(v, dict)}
+    lines.extend(f"{k} = {_toml(v)}" for k, v in fraud.items() if k not in tables)
+    for table, values in tables.items():
+        lines.append(f"[tenants.policy.fraud.{table}]")
+        lines.extend(f"{k} = {_toml(v)}" for k, v in values.items())
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,11 @@ OPERATIONS = {
     ("/healthz", "get"): "getHealth",
     ("/readyz", "get"): "getReadiness",
     ("/metrics", "get"): "getMetrics",
+    ("/fraud/blocks", "get"): "listFraudBlocks",
+    ("/fraud/blocks/{block_id}", "delete"): "liftFraudBlock",
+    ("/fraud/safe-list", "get"): "getFraudSafeList",
+    ("/fraud/safe-list/{entry}", "put"): "addToFraudSafeList",
+    ("/fraud/safe-list/{entry}", "delete"): "removeFromFraudSafeList",
 }
 
 

@@ -41,6 +41,17 @@ def test_toll_free_numbers_are_refused_by_default_and_allowed_when_configured() 
     check_destination_allowed(toll_free, Policy(blocked_number_types=()))
 
 
+def test_landlines_are_refused_by_default_but_numbers_that_may_be_mobile_are_not() -> None:
+    landline = parse_destination("+48221234567")  # Warsaw
+    assert landline.number_type == "FIXED_LINE"
+    with pytest.raises(DestinationNotAllowed, match="fixed-line"):
+        check_destination_allowed(landline, Policy())
+    check_destination_allowed(landline, Policy(blocked_number_types=()))
+    american = parse_destination("+12015550123")
+    assert american.number_type == "FIXED_LINE_OR_MOBILE"
+    check_destination_allowed(american, Policy())
+
+
 def test_countries_outside_the_allowed_list_are_refused() -> None:
     german = parse_destination("+4915112345678")
     policy = Policy(allowed_countries=("PL",))

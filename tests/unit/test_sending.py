@@ -115,7 +115,7 @@ async def test_a_refused_destination_stores_and_sends_nothing(world: World) -> N
     with pytest.raises(DestinationNotAllowed):
         await world.start()
     with pytest.raises(InvalidRequest):
-        await world.start("+4930123456", app_hash="not a hash")
+        await world.start("+4915123456789", app_hash="not a hash")
     assert world.queue.jobs == []
     assert world.store.lane_entries == []
 

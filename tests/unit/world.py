@@ -17,9 +17,10 @@ from otpservice.settings import ARGON2_PROFILES, Secret, Tenant
 from otpservice.usecases.checking import CheckCodes
 from otpservice.usecases.composing import SmsComposer
 from otpservice.usecases.deliveries import RecordDeliveries
+from otpservice.usecases.fraud import FraudGuard
 from otpservice.usecases.idempotency import IdempotentStarts
 from otpservice.usecases.managing import ManageVerifications
-from otpservice.usecases.memory import MemoryIdempotency, MemoryVerifications
+from otpservice.usecases.memory import MemoryFraud, MemoryIdempotency, MemoryVerifications
 from otpservice.usecases.sending import SendCodes
 
 PEPPER = Secret(b"p" * 32)
@@ -78,16 +79,20 @@ class World:
         composer = SmsComposer(
             {t.name: t for t in (self.acme, self.other)}, CodeSealer(PEPPER), None
         )
+        self.fraud = MemoryFraud()
+        self.guard = FraudGuard(self.fraud, self.ids, self.clock)
         self.sending = SendCodes(
             self.store,
-            self.hasher,
-            composer,
-            self.queue,
-            self.ids,
+            self.store,
+            hasher=self.hasher,
+            composer=composer,
+            queue=self.queue,
+            ids=self.ids,
+            guard=self.guard,
             provider="sandbox",
             retention_ms=RETENTION_MS,
         )
-        self.checking = CheckCodes(self.store, self.hasher, self.ids)
+        self.checking = CheckCodes(self.store, self.hasher, self.ids, self.guard)
         self.managing = ManageVerifications(self.store, self.ids)
         self.deliveries = RecordDeliveries(
             self.store, provider="sandbox", retention_ms=RETENTION_MS
@@ -106,6 +111,7 @@ class World:
             app_hash=kw.pop("app_hash", None),
             client_ref=kw.pop("client_ref", None),
             client_ip=kw.pop("client_ip", "192.0.2.1"),
+            end_user_ip=kw.pop("end_user_ip", None),
         )
 
     async def verify(self, code: str, tenant: Tenant | None = None, **by: str) -> Any:

@@ -53,6 +53,11 @@ local function send_buckets_commit(key, tats, now)
   redis.call('SET', key, fmt(tats[1]) .. ':' .. fmt(tats[2]), 'PX', fmt(ttl))
 end
 
+-- Make `key` live at least until `until_ms`.
+local function expire_no_sooner(key, until_ms, now)
+  if redis.call('PTTL', key) < until_ms - now then redis.call('PEXPIREAT', key, fmt(until_ms)) end
+end
+
 -- Of a verification's two possible homes (the number's current key, or its archived key once a
 -- newer verification took that), the one holding `rand`.
 local function home_of(current, archived, rand)

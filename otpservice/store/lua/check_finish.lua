@@ -4,14 +4,15 @@
 -- attempt was used by a wrong code, and that `failed` goes to the check that made it so.
 -- KEYS[1] the number's current verification   KEYS[2] the number's failed-check counter
 -- ARGV[1] the verification's rand   ARGV[2] the send whose code matched (0 = none)
--- Returns CheckFinishReply {verdict, attempts_left, created_ms, region}: verdict approved,
---   pending, failed or not_found.
+-- Returns CheckFinishReply {verdict, attempts_left, created_ms, region, fraud prefix, fraud IP}:
+--   verdict approved, pending, failed or not_found.
 local current, failed_checks = KEYS[1], KEYS[2]
 local rand, matched = ARGV[1], tonumber(ARGV[2])
 
 local now = now_ms()
 local f = redis.call('HMGET', current, F.rand, F.status, F.expires_ms, F.sends,
-  F.accept_previous, F.attempts_left, F.created_ms, F.region, F.max_attempts)
+  F.accept_previous, F.attempts_left, F.created_ms, F.region, F.max_attempts, F.fraud_prefix,
+  F.fraud_ip)
 if f[1] ~= rand or f[2] ~= 'pending' or tonumber(f[3]) <= now then return {'not_found'} end
 local sends = tonumber(f[4])
 local left = tonumber(f[6])
@@ -24,7 +25,7 @@ if matched > 0 and (matched == sends or (f[5] == '1' and matched == sends - 1)) 
   if tonumber(redis.call('GET', failed_checks) or '0') > 0 then
     redis.call('DECR', failed_checks)
   end
-  return {'approved', left, f[7], f[8]}
+  return {'approved', left, f[7], f[8], f[10] or '', f[11] or ''}
 end
 local wrong = redis.call('HINCRBY', current, F.wrong_checks, 1)
 if wrong >= tonumber(f[9]) then

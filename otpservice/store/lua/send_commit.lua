@@ -58,6 +58,8 @@ else
     F.accept_previous, req.accept_previous and '1' or '0', F.provider, req.provider,
     F.locale, req.locale)
   if req.client_ref ~= '' then redis.call('HSET', current, F.client_ref, req.client_ref) end
+  if req.fraud_prefix ~= '' then redis.call('HSET', current, F.fraud_prefix, req.fraud_prefix) end
+  if req.fraud_ip ~= '' then redis.call('HSET', current, F.fraud_ip, req.fraud_ip) end
   if req.app_hash ~= '' then redis.call('HSET', current, F.app_hash, req.app_hash) end
 end
 sends = sends + 1
@@ -68,6 +70,10 @@ redis.call('HSET', current, F.digest, digest, F.sends, sends, F.expires_ms, fmt(
 redis.call('HDEL', current, F.submitted_ms)
 redis.call('PEXPIREAT', current, fmt(keep_until))
 push_event(events, '"send":' .. sends .. ',' .. queued_event, now, keep_until)
+-- The fraud guard's flags in monitor mode (each a JSON object minus '{', made by the caller).
+for _, flag in ipairs(req.flag_events) do
+  push_event(events, '"send":' .. sends .. ',' .. flag, now, keep_until)
+end
 
 if redis.call('EXISTS', lane) == 0 then
   redis.call('XGROUP', 'CREATE', lane, LANE_GROUP, '0', 'MKSTREAM')

@@ -19,8 +19,18 @@ DeliveryStatus = Literal[
     "queued", "submitted", "delivered", "undelivered", "expired", "rejected", "failed"
 ]
 DeliveryEventStatus = Literal[
-    "queued", "submitted", "delivered", "undelivered", "expired", "rejected", "failed", "unknown"
+    "queued",
+    "submitted",
+    "delivered",
+    "undelivered",
+    "expired",
+    "rejected",
+    "failed",
+    "unknown",
+    "flagged",
 ]
+"""`flagged`: the service's fraud guard would have refused this send (its monitor mode); the
+rule is in `provider_status`, its figures in `detail`."""
 
 
 class Signals(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -47,6 +57,8 @@ class DeliveryEvent(msgspec.Struct, frozen=True, kw_only=True):
     """The provider's own word for the status, such as DELIVRD or UNDELIV."""
     error_code: str | None = None
     """The provider's or the operator's error code, such as 034."""
+    detail: str | None = None
+    """A `flagged` event's reason: the fraud guard's rule and figures."""
 
 
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):
