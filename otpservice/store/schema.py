@@ -51,10 +51,14 @@ RECORD: dict[str, str] = {
     "digest": "h1",
     "previous_digest": "h0",
     "accept_previous": "ap",
+    # The number's earlier verifications still kept (their rands, newest first, at most
+    # EARLIER_KEPT): a support lookup by number reads them in the same script, no scan.
+    "earlier": "hx",
 }
+EARLIER_KEPT = 10
 _SECRET_FIELDS = frozenset(
     {"salt", "digest", "previous_digest", "accept_previous", "rand", "max_attempts", "wrong_checks",
-     "fraud_prefix"}
+     "fraud_prefix", "earlier"}
 )  # fmt: skip
 _BY_FIELD = {field: name for name, field in RECORD.items()}
 
@@ -87,6 +91,7 @@ def lua_constants() -> str:
             f"local L = {table(LANE_ENTRY)}",
             f"local LANE_GROUP = {LANE_GROUP!r}",
             f"local MAX_EVENTS = {MAX_EVENTS}",
+            f"local EARLIER_KEPT = {EARLIER_KEPT}",
             f"local RANK = {table(ranks)}",
             f"local TERMINAL_RANK = {terminal_rank}",
             "",

@@ -47,8 +47,20 @@ if open then
   -- The previous code stays only as the previous digest, for tenants that accept it.
   redis.call('HSET', current, F.previous_digest, f[8])
 else
-  -- RENAME keeps the earlier verification's TTL: it stays readable for its retention.
-  if rand ~= '' then redis.call('RENAME', current, archived) end
+  -- RENAME keeps the earlier verification's TTL: it stays readable for its retention. The new
+  -- one lists it (and those before it) so a lookup by number finds them without a scan.
+  local earlier = ''
+  if rand ~= '' then
+    local before = redis.call('HGET', current, F.earlier) or ''
+    earlier = rand
+    local kept = 1
+    for r in string.gmatch(before, '%S+') do
+      if kept >= EARLIER_KEPT then break end
+      earlier = earlier .. ' ' .. r
+      kept = kept + 1
+    end
+    redis.call('RENAME', current, archived)
+  end
   created = 1
   rand = req.new_rand
   redis.call('HSET', current, F.rand, rand, F.tenant, req.tenant, F.to, req.to,
@@ -61,6 +73,7 @@ else
   if req.fraud_prefix ~= '' then redis.call('HSET', current, F.fraud_prefix, req.fraud_prefix) end
   if req.fraud_ip ~= '' then redis.call('HSET', current, F.fraud_ip, req.fraud_ip) end
   if req.app_hash ~= '' then redis.call('HSET', current, F.app_hash, req.app_hash) end
+  if earlier ~= '' then redis.call('HSET', current, F.earlier, earlier) end
 end
 sends = sends + 1
 local cooldown = req.cooldowns_ms[math.min(sends, #req.cooldowns_ms)]
