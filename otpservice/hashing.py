@@ -7,7 +7,10 @@ module drives the C core directly, as argon2-cffi's documentation shows for `cor
 Admission control lives here too: a request that would wait longer than `max_wait` seconds for
 the pool is refused (Overloaded) before it takes an attempt, a send or a hash. The wait is
 estimated from the hashes ahead of it and the time a hash has recently taken, which already
-includes contention for the cores (with other worker processes, for instance).
+includes contention for the cores (with other worker processes, for instance). A request holds
+its place from admission until its hash is done (not while it then writes to Redis). Checks go
+first: they are admitted until the wait reaches VERIFY_HEADROOM times the bound, because a check
+finishes a login whose SMS is already paid for, while a shed start costs nothing yet.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from argon2.exceptions import HashingError
 
@@ -38,6 +42,9 @@ from otpservice.settings import Argon2Params, Secret
 
 SALT_BYTES = 16
 _EWMA_WEIGHT = 0.1
+VERIFY_HEADROOM = 3.0
+_holding: ContextVar[list[bool] | None] = ContextVar("argon2_place", default=None)
+"""The current request's place in the queue: [True] until its hash is done."""
 
 
 class CodeHasher:
@@ -64,18 +71,31 @@ class CodeHasher:
 
     @property
     def saturated(self) -> bool:
-        return self.expected_wait > self._max_wait
+        """Too busy for a start or a resend."""
+        return self.saturated_for("start")
+
+    def saturated_for(self, operation: str) -> bool:
+        bound = self._max_wait * (VERIFY_HEADROOM if operation == "verify" else 1.0)
+        return self.expected_wait > bound
 
     @contextmanager
     def admit(self, operation: str) -> Iterator[None]:
         """Hold a place in the pool's queue for one request's hashing, or shed it."""
-        if self.saturated:
+        if self.saturated_for(operation):
             metrics.count_shed(operation)
             raise Overloaded
         self._admitted += 1
+        place = [True]
+        token = _holding.set(place)
         try:
             yield
         finally:
+            _holding.reset(token)
+            self._leave(place)
+
+    def _leave(self, place: list[bool]) -> None:
+        if place[0]:
+            place[0] = False
             self._admitted -= 1
 
     @property
@@ -132,7 +152,13 @@ class CodeHasher:
     async def hash_code_async(self, code: str, salt: bytes) -> bytes:
         """hash_code in the bounded pool: the event loop never runs argon2."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._timed_hash, code, salt)
+        try:
+            return await loop.run_in_executor(self._pool, self._timed_hash, code, salt)
+        finally:
+            # Hashed: the request's Redis writes that follow do not hold up the queue.
+            place = _holding.get()
+            if place is not None:
+                self._leave(place)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

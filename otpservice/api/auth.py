@@ -36,8 +36,9 @@ async def shed_when_overloaded(
 ) -> None:
     """Guard of the routes that hash: refuse at once, before the body is read, when this
     process's argon2 queue is already too long (the use case checks again when it hashes)."""
-    if connection.app.state.services.hasher.saturated:
-        metrics.count_shed(str(handler.opt.get("sheds", "other")))
+    operation = str(handler.opt.get("sheds", "other"))
+    if connection.app.state.services.hasher.saturated_for(operation):
+        metrics.count_shed(operation)
         raise Overloaded
 
 
