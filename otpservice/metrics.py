@@ -106,9 +106,9 @@ SHED = Counter(
 )
 FRAUD_DECISIONS = Counter(
     "otp_fraud_decisions_total",
-    "The fraud guard's decisions against a send, by rule (country_budget, prefix_budget,"
-    " ip_budget, ip_countries, country_cap) and action: blocked (refused) or flagged (sent,"
-    " in monitor mode or for an alerting cap).",
+    "The fraud guard's decisions against a send, by rule (country_budget, country_prefix,"
+    " prefix_budget, ip_budget, ip_countries, country_cap) and action: blocked (refused) or"
+    " flagged (sent, in monitor mode or for an alerting cap).",
     ["rule", "action"],
 )
 LOOP_LAG = Gauge(

@@ -70,8 +70,10 @@ class FraudGuard:
         text = explain(query, verdict)
         if verdict.verdict == "refuse":
             metrics.count_fraud_decision(verdict.rule, "blocked")
-            wait_ms = max(1000, verdict.until_ms - query.now_ms)
-            raise FraudSuspected(retry_after=seconds(wait_ms), detail=text, rule=verdict.rule)
+            wait = seconds(max(1000, verdict.until_ms - query.now_ms))
+            raise FraudSuspected(
+                retry_after=wait, detail=f"{text}; retry in {wait} s", rule=verdict.rule
+            )
         metrics.count_fraud_decision(verdict.rule, "flagged")
         return ((verdict.rule, text),)
 
@@ -176,6 +178,11 @@ def wording(verdict: FraudVerdict, *, country: str, prefix: str, mode: str) -> s
             head = f"{country}: {verdict.figure} sends {period}, cap {verdict.limit}"
         case "country_budget":
             head = f"{country}: {verdict.figure} unverified sends {period}, budget {verdict.limit}"
+        case "country_prefix":
+            head = (
+                f"{country}: {verdict.figure} unverified sends {period}, budget {verdict.limit},"
+                f" and {spaced_prefix(prefix, country)} converts less than half of today's codes"
+            )
         case "prefix_budget":
             head = (
                 f"{spaced_prefix(prefix, country)}: {verdict.figure} unverified sends"

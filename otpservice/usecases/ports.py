@@ -108,7 +108,7 @@ class FraudQuery(msgspec.Struct, frozen=True, kw_only=True):
 class FraudVerdict(msgspec.Struct, frozen=True, kw_only=True):
     verdict: Literal["allow", "refuse", "flag"]
     rule: str = ""
-    """country_budget, prefix_budget, ip_budget, ip_countries or country_cap."""
+    """country_budget, country_prefix, prefix_budget, ip_budget, ip_countries or country_cap."""
     figure: int = 0
     """Unverified sends (with this one), sends this hour, or countries today."""
     limit: int = 0

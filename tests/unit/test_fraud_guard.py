@@ -156,6 +156,8 @@ def test_a_refusal_names_its_rule_its_figures_and_when_it_ends() -> None:
         "ip_countries": "the end user's IP asked for codes to 21 countries today, limit 20;"
         " blocked until 16:35Z",
         "country_cap": "GB: 21 sends today, cap 20; refused until 16:35Z",
+        "country_prefix": "GB: 21 unverified sends today, budget 20, and +44 7700 (GB) converts"
+        " less than half of today's codes; refused until 16:35Z",
     }
     for rule, text in cases.items():
         verdict = FraudVerdict(

@@ -49,7 +49,9 @@ local function history(scope, a_today)
   return best, last24
 end
 
--- Over budget with this send: the window it is over in, its figure and its limit.
+-- Over budget with this send: the window it is over in, its figure and its limit; then whether
+-- the scope has verified sends in its history (the last 14 days, today, the last 24 hours),
+-- and the day's figure and budget (whichever window is over).
 local function over(scope, b)
   -- s: sends, a: approved sends, f: unverified sends forgiven when the tenant lifted a block.
   local d = redis.call('HMGET', today, 's:' .. scope, 'a:' .. scope, 'f:' .. scope)
@@ -60,10 +62,30 @@ local function over(scope, b)
   if u_hour + 1 <= b.floor_hour and u_day + 1 <= b.floor_day then return nil end
   local best, last24 = history(scope, num(d[2]))
   local day_budget = math.max(b.floor_day, math.floor(b.ratio * best), math.floor(b.ratio * last24))
-  local hour_budget = math.max(b.floor_hour, math.floor(day_budget / 6))
-  if u_hour + 1 > hour_budget then return 'hour', u_hour + 1, hour_budget end
-  if u_day + 1 > day_budget then return 'day', u_day + 1, day_budget end
+  -- The verified sends of this hour or the last, whichever is more, also lift the hour's
+  -- budget: a scope whose traffic grows within a day (a new tenant's first hours, a
+  -- campaign) is not throttled by its own users before its day's figures catch up.
+  local recent = math.max(num(h[2]), num(redis.call('HGET', KEYS[19], 'a:' .. scope)))
+  local hour_budget = math.max(b.floor_hour, math.floor(day_budget / 6),
+    math.floor(b.ratio * recent))
+  local verified = best + last24 > 0
+  if u_hour + 1 > hour_budget then
+    return 'hour', u_hour + 1, hour_budget, verified, u_day + 1, day_budget
+  end
+  if u_day + 1 > day_budget then
+    return 'day', u_day + 1, day_budget, verified, u_day + 1, day_budget
+  end
   return nil
+end
+
+-- A prefix that converts less than half of today's codes: two unverified sends or more today,
+-- and more of them than verified ones (an attacked range has many, none verified; one user
+-- waiting for a code, or asking for it again, is not enough).
+local function prefix_unconverted()
+  local scope = 'p:' .. q.prefix
+  local d = redis.call('HMGET', today, 's:' .. scope, 'a:' .. scope, 'f:' .. scope)
+  local unverified = num(d[1]) - num(d[2]) - num(d[3])
+  return unverified >= 2 and unverified > num(d[2])
 end
 
 -- Blocks that ended over a day ago are forgotten a few at a time (HRANDFIELD, no scan): the
@@ -137,10 +159,21 @@ if q.country_cap > 0 then
 end
 
 -- The country's budget: refused until its window frees (no block: a country is not blocked).
-local window, figure, limit = over('c:' .. q.country, q.country_budget)
+-- A country with verified traffic is refused as a whole only past twice its day budget; past
+-- a budget, only sends to prefixes that do not convert today are: an attack on a few ranges
+-- of a country the tenant serves does not lock that country's real users out.
+local window, figure, limit, verified, day_figure, day_budget =
+  over('c:' .. q.country, q.country_budget)
 if window then
+  local whole = not verified or day_figure > 2 * day_budget
+  if verified and whole then window, figure, limit = 'day', day_figure, day_budget end
   local until_ms = window == 'hour' and q.hour_end_ms or q.day_end_ms
-  return decide('country_budget', figure, limit, window, until_ms, 0)
+  if whole then
+    return decide('country_budget', figure, limit, window, until_ms, 0)
+  end
+  if prefix_unconverted() then
+    return decide('country_prefix', figure, limit, window, until_ms, 0)
+  end
 end
 
 -- The prefix's budget: past it, the prefix is blocked.
