@@ -18,6 +18,8 @@ from prometheus_client import multiprocess
 from redis.asyncio import Redis
 
 from otpservice import __version__
+from otpservice.api.dev import dev_inbox
+from otpservice.api.event_bodies import event_renderer
 from otpservice.api.fraud import FraudController
 from otpservice.api.openapi import refine as refine_openapi
 from otpservice.api.ops import healthz, metrics_endpoint, readyz
@@ -57,12 +59,14 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = redis if redis is not None else make_redis(settings)
         sms = gateway if gateway is not None else build_gateway(settings)
-        services = Services(settings, client, sms)
+        services = Services(settings, client, sms, event_renderer)
         if settings.redis_url is not None:
             for warning in await services.store.durability_warnings():
                 log.warning("Redis: %s", warning)
         services.loop_lag.start()
         services.lane.start()
+        if services.events is not None:
+            services.events.start()
         app.state.services = services
         app.state.gateway = sms
         async with AsyncExitStack() as closing:
@@ -79,7 +83,17 @@ def create_app(
             closing.push_async_callback(sms.aclose)
             # The server has already spent up to half the deadline on in-flight requests.
             closing.push_async_callback(services.lane.stop, settings.shutdown_deadline / 4)
+            if services.events is not None:
+                closing.push_async_callback(services.events.stop, settings.shutdown_deadline / 4)
             yield
+
+    # The support console (OTP_CONSOLE): imported only when on, so production without it
+    # loads none of it.
+    console = None
+    if settings.console:
+        from otpservice.console.site import ConsoleParts  # noqa: PLC0415
+
+        console = ConsoleParts(settings)
 
     app = Litestar(
         route_handlers=[
@@ -89,8 +103,13 @@ def create_app(
             healthz,
             readyz,
             metrics_endpoint,
+            # Shows codes: development only, never mounted in production.
+            *([] if settings.production else [dev_inbox]),
+            *([console.router] if console else []),
         ],
-        lifespan=[lifespan],
+        # The console's after the service's: it builds on app.state.services.
+        lifespan=[lifespan, *([console.lifespan()] if console else [])],
+        template_config=console.templates if console else None,
         plugins=[problem_details_plugin()],
         exception_handlers={Exception: internal_error_handler},
         request_max_body_size=settings.max_body_bytes,
@@ -124,4 +143,7 @@ def create_app(
     refine_openapi(openapi.provide_openapi_schema())
     # Outermost wrapper: counts requests the router itself answers (404, 405, 413) too.
     app.asgi_handler = RequestMetrics(app.asgi_handler)
+    if console is not None:
+        # Security headers on every /console response, error pages included; forms only.
+        app.asgi_handler = console.wrap(app.asgi_handler)
     return app

@@ -25,7 +25,8 @@ One exception handler (api/problems.py) turns them into RFC 9457 problem+json. T
     ├── ProviderRejected               the provider refused the SMS for good (4xx but 429)
     └── ProviderUnavailable            worth retrying: 429, 5xx, timeout, connection error
 
-    ConfigError                         a setting is wrong; raised at start-up, names the setting
+    ConfigError                         settings are wrong; raised at start-up with every problem,
+                                        each naming its setting
 """
 
 from __future__ import annotations
@@ -191,4 +192,9 @@ class ProviderUnavailable(ProviderError):
 
 
 class ConfigError(Exception):
-    """A setting is missing or wrong. The message names the setting."""
+    """Settings are missing or wrong. Each problem names its setting; `problems` holds every
+    one found in a run (load_settings collects them instead of stopping at the first)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems: tuple[str, ...] = problems

@@ -117,6 +117,33 @@ LOOP_LAG = Gauge(
     " overload, when requests are shed.",
     multiprocess_mode="livemax",
 )
+EVENTS_DELIVERED = Counter(
+    "otp_events_delivered_total",
+    "Tenant event webhooks a receiver took (2xx), by event type.",
+    ["type"],
+)
+EVENT_FAILURES = Counter(
+    "otp_event_delivery_failures_total",
+    "Failed event webhook attempts, by reason: http_4xx, http_5xx, timeout, connect, render"
+    " (each is retried with backoff for 24 h).",
+    ["reason"],
+)
+EVENTS_DROPPED = Counter(
+    "otp_events_dropped_total",
+    "Events given up: gave_up (undelivered 24 h after they happened), unconfigured (the tenant"
+    " no longer has an events_url).",
+    ["reason"],
+)
+EVENTS_BACKLOG = Gauge(
+    "otp_events_backlog",
+    "Tenant events waiting to be delivered, all processes (read from Redis).",
+    multiprocess_mode="livemax",
+)
+EVENTS_OLDEST_SECONDS = Gauge(
+    "otp_events_oldest_age_seconds",
+    "Age of the oldest tenant event not yet delivered.",
+    multiprocess_mode="livemax",
+)
 STORE_UP = Gauge(
     "otp_store_up", "1 when the last Redis call succeeded, else 0.", multiprocess_mode="livemin"
 )
@@ -174,6 +201,27 @@ def count_shed(operation: str) -> None:
 @never_raises
 def count_fraud_decision(rule: str, action: str) -> None:
     FRAUD_DECISIONS.labels(rule, action).inc()
+
+
+@never_raises
+def count_event_delivered(event_type: str) -> None:
+    EVENTS_DELIVERED.labels(event_type).inc()
+
+
+@never_raises
+def count_event_failure(reason: str) -> None:
+    EVENT_FAILURES.labels(reason).inc()
+
+
+@never_raises
+def count_event_dropped(reason: str) -> None:
+    EVENTS_DROPPED.labels(reason).inc()
+
+
+@never_raises
+def set_event_backlog(depth: int, oldest_seconds: float) -> None:
+    EVENTS_BACKLOG.set(depth)
+    EVENTS_OLDEST_SECONDS.set(oldest_seconds)
 
 
 @never_raises

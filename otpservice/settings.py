@@ -1,33 +1,59 @@
 """Configuration: environment variables (OTP_*) and an optional TOML file, loaded once at start.
 
-`load_settings(environ)` validates everything and raises ConfigError naming the bad setting.
+`load_settings(environ)` validates everything and raises one ConfigError listing every bad
+setting it found, each by name.
 Nothing else in the package reads the environment.
 """
 
 from __future__ import annotations
 
 import base64
+import difflib
+import functools
 import hashlib
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
 from otpservice.domain.codes import MAX_CODE_LENGTH
 from otpservice.domain.message import DEFAULT_TEMPLATES, check_template
-from otpservice.domain.phone import known_number_types
+from otpservice.domain.phone import check_destination_allowed, known_number_types, parse_e164
 from otpservice.domain.policy import Policy, ttl_minutes
-from otpservice.errors import ConfigError
+from otpservice.errors import ConfigError, OtpError
 
 Environment = Literal["development", "production"]
 ProviderName = Literal["sandbox", "messageflow", "flowstates"]
 ServerName = Literal["uvicorn", "granian"]
+_T = TypeVar("_T")
 
 MIN_PRODUCTION_PEPPER_BYTES = 32
+
+ENVIRONMENT_VARIABLES: frozenset[str] = frozenset(
+    {
+        "OTP_ENV", "OTP_HOST", "OTP_PORT", "OTP_WORKERS", "OTP_SERVER", "OTP_LOG_LEVEL",
+        "OTP_REDIS_URL", "OTP_REDIS_TIMEOUT_SECONDS", "OTP_PEPPER", "OTP_CONFIG_FILE",
+        "OTP_DEV_API_KEY", "OTP_ARGON2_PROFILE", "OTP_HASH_THREADS", "OTP_HASH_QUEUE_SECONDS",
+        "OTP_TRUSTED_PROXIES", "OTP_MAX_BODY_BYTES", "OTP_RETENTION_SECONDS", "OTP_PUBLIC_URL",
+        "OTP_PROVIDER", "OTP_MESSAGEFLOW_PRIORITY_BASE_URL", "OTP_MESSAGEFLOW_PRIORITY_API_KEY",
+        "OTP_MESSAGEFLOW_PRIORITY_APP_KEY", "OTP_FLOWSTATES_BASE_URL", "OTP_FLOWSTATES_API_KEY",
+        "OTP_MESSAGEFLOW_WEBHOOK_SECRET", "OTP_FLOWSTATES_WEBHOOK_SECRET",
+        "OTP_SANDBOX_WEBHOOK_SECRET", "OTP_PROVIDER_CONNECT_TIMEOUT_SECONDS",
+        "OTP_PROVIDER_READ_TIMEOUT_SECONDS", "OTP_PROVIDER_TOTAL_TIMEOUT_SECONDS",
+        "OTP_PROVIDER_BREAKER_FAILURES", "OTP_PROVIDER_BREAKER_RESET_SECONDS",
+        "OTP_SANDBOX_ECHO", "OTP_SANDBOX_DLR_DELAY_SECONDS", "OTP_SANDBOX_OUTCOMES",
+        "OTP_SHUTDOWN_DEADLINE_SECONDS", "OTP_LANE_CONCURRENCY", "OTP_LANE_VISIBILITY_SECONDS",
+        "OTP_LANE_SWEEP_SECONDS", "OTP_EVENTS_POLL_SECONDS", "OTP_EVENTS_TIMEOUT_SECONDS",
+        "OTP_EVENTS_RETRY_MIN_SECONDS", "OTP_EVENTS_RETRY_MAX_SECONDS", "OTP_EVENTS_CONCURRENCY",
+        "OTP_EVENTS_LEASE_SECONDS", "OTP_CONSOLE",
+    }
+)  # fmt: skip
+"""Every OTP_* variable the service reads: any other one set is most likely a typo, and
+`check-config` says so (tests/unit/test_config_check.py keeps this list complete)."""
 
 
 class Secret:
@@ -77,6 +103,13 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     webotp_domain: str | None = None
     templates: Mapping[str, str] = msgspec.field(default_factory=dict)
     policy: Policy = Policy()
+    test_numbers: Mapping[str, Secret] = msgspec.field(default_factory=dict)
+    """E.164 number -> its fixed code: a start stores that code and sends no SMS (app-store
+    review accounts, integrators' end-to-end tests)."""
+    events_url: str | None = None
+    """Where the tenant's event webhooks go (events.py); None: no events are queued."""
+    events_secret: Secret | None = None
+    """The Standard Webhooks signing secret (`whsec_` + base64 of at least 24 bytes)."""
 
 
 class MessageFlowSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,6 +161,36 @@ class LaneSettings(msgspec.Struct, frozen=True, kw_only=True):
     """How often each process claims abandoned sends and refreshes the lane gauges."""
 
 
+class EventSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Tenant event webhooks (events.py)."""
+
+    poll_seconds: float = 0.5
+    """How often each process takes due events from the outbox of every shard."""
+    timeout_seconds: float = 5.0
+    """One delivery attempt: connect, send and read the answer."""
+    retry_min_seconds: float = 5.0
+    """The first retry's delay; each later one waits as long as the event has waited so far."""
+    retry_max_seconds: float = 600.0
+    """The longest delay between two attempts (a receiver back up gets its events within it)."""
+    give_up_seconds: float = 24 * 3600.0
+    """An event still undelivered this long after it happened is dropped (and counted)."""
+    concurrency: int = 16
+    """Deliveries in flight at once, per process."""
+    lease_seconds: float = 30.0
+    """A process that claimed an event has this long to settle it; if it dies, another process
+    takes the event once the lease ends."""
+
+
+class SupportUser(msgspec.Struct, frozen=True, kw_only=True):
+    """A support console user ([[support_users]] in the TOML file)."""
+
+    name: str
+    password_hash: Secret
+    """An argon2id PHC string made by `otpservice hash-password`."""
+    tenants: tuple[str, ...]
+    """The tenants whose verifications this user may look up."""
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every setting of the service. A default written here is the one the loader uses."""
 
@@ -160,8 +223,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_deadline: float = 20.0
     """Seconds a worker may take to finish in-flight requests after SIGTERM."""
     lane: LaneSettings = msgspec.field(default_factory=LaneSettings)
+    events: EventSettings = msgspec.field(default_factory=EventSettings)
     metrics_dir: str | None = None
     """PROMETHEUS_MULTIPROC_DIR: set when several worker processes share /metrics."""
+    console: bool = False
+    """The support console at /console/ (OTP_CONSOLE: on in development, off in production)."""
+    support_users: tuple[SupportUser, ...] = ()
 
     @property
     def production(self) -> bool:
@@ -177,11 +244,24 @@ class _FileTenant(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     webotp_domain: str | None = None
     templates: dict[str, str] = msgspec.field(default_factory=dict)
     policy: dict[str, Any] = msgspec.field(default_factory=dict)
+    events_url: str | None = None
+    events_secret: str | None = None
+    test_numbers: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class _File(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     policy: dict[str, Any] = msgspec.field(default_factory=dict)
-    tenants: list[_FileTenant] = msgspec.field(default_factory=list)
+    tenants: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    """Each read as a _FileTenant on its own (`_tenant`), so one tenant's mistake does not hide
+    another's."""
+    support_users: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    """The support console's users (`_support_users`)."""
+
+
+class _FileSupportUser(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    password_hash: str
+    tenants: list[str]
 
 
 def default(struct: type[msgspec.Struct], name: str) -> Any:
@@ -200,9 +280,17 @@ def api_key_digest(api_key: str) -> bytes:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting. Raises ConfigError naming the first bad one."""
-    env_map = dict(os.environ if environ is None else environ)
-    reader = _Env(env_map)
+    """Read and validate every setting. Raises one ConfigError that lists every problem found
+    (each names its setting), not only the first."""
+    reader = _Env(dict(os.environ if environ is None else environ))
+    settings = reader.attempt(lambda: _read_settings(reader), None)
+    if reader.problems or settings is None:
+        raise ConfigError(*reader.problems)
+    return settings
+
+
+def _read_settings(reader: _Env) -> Settings:
+    """Every setting; a problem is reported to `reader` and reading goes on where it can."""
     env = reader.choice("OTP_ENV", ("development", "production"), "development")
     production = env == "production"
 
@@ -213,26 +301,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         try:
             parse_url(redis_url)
         except RedisUrlError as exc:
-            raise ConfigError(f"OTP_REDIS_URL {exc}") from None
+            reader.report(f"OTP_REDIS_URL {exc}")
     if production and redis_url is None:
-        raise ConfigError("OTP_REDIS_URL is required in production (the embedded store is not)")
+        reader.report("OTP_REDIS_URL is required in production (the embedded store is not)")
 
-    pepper = _pepper(reader, production=production)
+    # A placeholder stands in for a bad pepper: nothing is hashed before the problems are raised.
+    pepper = reader.attempt(lambda: _pepper(reader, production=production), Secret(b"?"))
     profile = reader.choice(
         "OTP_ARGON2_PROFILE", tuple(ARGON2_PROFILES), default(Settings, "argon2_profile")
     )
     if production and profile == "test":
-        raise ConfigError("OTP_ARGON2_PROFILE=test is for tests only and refused in production")
+        reader.report("OTP_ARGON2_PROFILE=test is for tests only and refused in production")
 
     provider = _provider(reader, production=production)
     public_url = reader.text("OTP_PUBLIC_URL") or None
     if public_url is not None and not public_url.startswith(("http://", "https://")):
-        raise ConfigError("OTP_PUBLIC_URL must be an http:// or https:// URL")
+        reader.report("OTP_PUBLIC_URL must be an http:// or https:// URL")
 
     tenants, dev_key = _tenants(reader, production=production)
     workers = reader.integer("OTP_WORKERS", default(Settings, "workers"), low=1, high=64)
     if workers > 1 and redis_url is None:
-        raise ConfigError(
+        reader.report(
             "OTP_WORKERS > 1 needs OTP_REDIS_URL: the embedded store lives inside one process"
         )
 
@@ -281,7 +370,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "OTP_SHUTDOWN_DEADLINE_SECONDS", default(Settings, "shutdown_deadline"), low=1, high=600
         ),
         lane=_lane(reader),
+        events=_events(reader),
         metrics_dir=reader.text("PROMETHEUS_MULTIPROC_DIR") or None,
+        console=reader.flag("OTP_CONSOLE", default=not production),
+        support_users=_support_users(reader, tenants),
     )
 
 
@@ -293,7 +385,7 @@ def _lane(reader: _Env) -> LaneSettings:
         "OTP_LANE_SWEEP_SECONDS", default(LaneSettings, "sweep_seconds"), low=0.05, high=60
     )
     if sweep >= visibility:
-        raise ConfigError("OTP_LANE_SWEEP_SECONDS must be shorter than OTP_LANE_VISIBILITY_SECONDS")
+        reader.report("OTP_LANE_SWEEP_SECONDS must be shorter than OTP_LANE_VISIBILITY_SECONDS")
     return LaneSettings(
         concurrency=reader.integer(
             "OTP_LANE_CONCURRENCY", default(LaneSettings, "concurrency"), low=1, high=1024
@@ -303,9 +395,59 @@ def _lane(reader: _Env) -> LaneSettings:
     )
 
 
+def _events(reader: _Env) -> EventSettings:
+    retry_min = reader.number(
+        "OTP_EVENTS_RETRY_MIN_SECONDS", default(EventSettings, "retry_min_seconds"), low=0.05,
+        high=3600,
+    )  # fmt: skip
+    retry_max = reader.number(
+        "OTP_EVENTS_RETRY_MAX_SECONDS", default(EventSettings, "retry_max_seconds"), low=0.1,
+        high=86400,
+    )  # fmt: skip
+    timeout = reader.number(
+        "OTP_EVENTS_TIMEOUT_SECONDS", default(EventSettings, "timeout_seconds"), low=0.1, high=60
+    )
+    lease = reader.number(
+        "OTP_EVENTS_LEASE_SECONDS", default(EventSettings, "lease_seconds"), low=1, high=3600
+    )
+    if lease < 2 * timeout:
+        reader.report("OTP_EVENTS_LEASE_SECONDS must be at least twice OTP_EVENTS_TIMEOUT_SECONDS")
+    if retry_min > retry_max:
+        reader.report("OTP_EVENTS_RETRY_MIN_SECONDS must not exceed OTP_EVENTS_RETRY_MAX_SECONDS")
+    return EventSettings(
+        poll_seconds=reader.number(
+            "OTP_EVENTS_POLL_SECONDS", default(EventSettings, "poll_seconds"), low=0.05, high=60
+        ),
+        timeout_seconds=timeout,
+        retry_min_seconds=retry_min,
+        retry_max_seconds=retry_max,
+        give_up_seconds=default(EventSettings, "give_up_seconds"),
+        concurrency=reader.integer(
+            "OTP_EVENTS_CONCURRENCY", default(EventSettings, "concurrency"), low=1, high=256
+        ),
+        lease_seconds=lease,
+    )
+
+
 class _Env:
+    """Reads the environment and collects every problem instead of stopping at the first: a
+    bad value is reported and its default stands in, so the rest is still checked and one run
+    of `check-config` names every mistake (load_settings raises them together at the end)."""
+
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
+        self.problems: list[str] = []
+
+    def report(self, *problems: str) -> None:
+        self.problems.extend(problems)
+
+    def attempt(self, step: Callable[[], _T], fallback: _T) -> _T:
+        """`step()`, or `fallback` once its ConfigError is reported."""
+        try:
+            return step()
+        except ConfigError as exc:
+            self.report(*exc.problems)
+            return fallback
 
     def text(self, name: str) -> str:
         return self.env.get(name, "").strip()
@@ -316,7 +458,8 @@ class _Env:
         value = self.text(name) or default
         value = value.upper() if upper else value.lower()
         if value not in options:
-            raise ConfigError(f"{name} must be one of {', '.join(options)}; got {value!r}")
+            self.report(f"{name} must be one of {', '.join(options)}; got {value!r}")
+            return default
         return value
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
@@ -326,9 +469,11 @@ class _Env:
         try:
             value = int(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a whole number; got {raw!r}") from None
+            self.report(f"{name} must be a whole number; got {raw!r}")
+            return default
         if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}; got {value}")
+            self.report(f"{name} must be between {low} and {high}; got {value}")
+            return default
         return value
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
@@ -338,9 +483,11 @@ class _Env:
         try:
             value = float(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be a number of seconds; got {raw!r}") from None
+            self.report(f"{name} must be a number of seconds; got {raw!r}")
+            return default
         if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}; got {value}")
+            self.report(f"{name} must be between {low} and {high}; got {value}")
+            return default
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -351,7 +498,8 @@ class _Env:
             return True
         if raw in {"0", "false", "no", "off"}:
             return False
-        raise ConfigError(f"{name} must be true or false; got {raw!r}")
+        self.report(f"{name} must be true or false; got {raw!r}")
+        return default
 
 
 def _pepper(reader: _Env, *, production: bool) -> Secret:
@@ -387,7 +535,7 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
         "messageflow" if production else "sandbox",
     )
     if production and name == "sandbox":
-        raise ConfigError("OTP_PROVIDER=sandbox is refused in production: name a real provider")
+        reader.report("OTP_PROVIDER=sandbox is refused in production: name a real provider")
     messageflow = None
     flowstates = None
     if reader.text("OTP_MESSAGEFLOW_PRIORITY_BASE_URL") or name == "messageflow":
@@ -410,7 +558,7 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
             # The simulator posts its reports to this process: a fresh secret per start.
             webhook_secrets[provider] = Secret(secrets.token_urlsafe(24).encode())
         elif production and provider == name:
-            raise ConfigError(
+            reader.report(
                 f"OTP_{provider.upper()}_WEBHOOK_SECRET is required in production: without it"
                 " delivery reports cannot be authenticated"
             )
@@ -433,7 +581,7 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
         high=120,
     )
     if total < max(connect, read):
-        raise ConfigError(
+        reader.report(
             "OTP_PROVIDER_TOTAL_TIMEOUT_SECONDS must be at least the connect and read timeouts"
         )
     return ProviderSettings(
@@ -463,15 +611,17 @@ def _provider(reader: _Env, *, production: bool) -> ProviderSettings:
             low=0,
             high=600,
         ),
-        sandbox_outcomes=(
-            parse_outcomes(outcomes)
-            if (outcomes := reader.text("OTP_SANDBOX_OUTCOMES"))
-            else default(ProviderSettings, "sandbox_outcomes")
-        ),
+        sandbox_outcomes=_sandbox_outcomes(reader),
     )
 
 
 SANDBOX_OUTCOMES = ("delivered", "undelivered", "expired", "rejected", "none")
+
+
+def _sandbox_outcomes(reader: _Env) -> tuple[tuple[str, int], ...]:
+    raw = reader.text("OTP_SANDBOX_OUTCOMES")
+    fallback: tuple[tuple[str, int], ...] = default(ProviderSettings, "sandbox_outcomes")
+    return reader.attempt(lambda: parse_outcomes(raw), fallback) if raw else fallback
 
 
 def parse_outcomes(raw: str) -> tuple[tuple[str, int], ...]:
@@ -492,34 +642,42 @@ def parse_outcomes(raw: str) -> tuple[tuple[str, int], ...]:
 def _required(reader: _Env, name: str) -> str:
     value = reader.text(name)
     if not value:
-        raise ConfigError(f"{name} is required for the configured provider")
+        reader.report(f"{name} is required for the configured provider")
     return value
 
 
 def _required_url(reader: _Env, name: str) -> str:
     value = _required(reader, name)
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{name} must be an http:// or https:// URL")
+    if value and not value.startswith(("http://", "https://")):
+        reader.report(f"{name} must be an http:// or https:// URL")
     return value.rstrip("/")
 
 
 def _tenants(reader: _Env, *, production: bool) -> tuple[tuple[Tenant, ...], Secret | None]:
     path = reader.text("OTP_CONFIG_FILE")
-    file = _read_file(Path(path)) if path else _File()
-    base_policy = _policy(file.policy, "policy")
-    tenants = tuple(_tenant(t, i, base_policy) for i, t in enumerate(file.tenants))
+    file = reader.attempt(lambda: _read_file(Path(path)), None) if path else _File()
+    if file is None:
+        return (), None  # unreadable: reported, and nothing in it can be checked
+    base_policy = reader.attempt(lambda: _policy(file.policy, "policy"), Policy())
+    read = [_tenant(reader, raw, i, base_policy) for i, raw in enumerate(file.tenants)]
+    tenants = tuple(t for t in read if t is not None)
     names = [t.name for t in tenants]
     if len(set(names)) != len(names):
-        raise ConfigError("OTP_CONFIG_FILE: tenant names must be unique")
+        reader.report("OTP_CONFIG_FILE: tenant names must be unique")
     digests = [d for t in tenants for d in t.api_key_digests]
     if len(set(digests)) != len(digests):
-        raise ConfigError("OTP_CONFIG_FILE: an API key digest is listed twice")
+        reader.report("OTP_CONFIG_FILE: an API key digest is listed twice")
     for tenant in tenants:
-        _check_templates(tenant)
-    if tenants:
+        reader.attempt(functools.partial(_check_templates, tenant), None)
+        if production and tenant.events_url and not tenant.events_url.startswith("https://"):
+            reader.report(
+                f"OTP_CONFIG_FILE: tenant {tenant.name}: events_url must be https:// in production"
+            )
+    if file.tenants:
         return tenants, None
     if production:
-        raise ConfigError("OTP_CONFIG_FILE must define at least one tenant in production")
+        reader.report("OTP_CONFIG_FILE must define at least one tenant in production")
+        return (), None
     # Development: one tenant whose key is either given or generated and shown once at start.
     key = reader.text("OTP_DEV_API_KEY") or f"dev_{secrets.token_urlsafe(24)}"
     dev = Tenant(
@@ -530,6 +688,60 @@ def _tenants(reader: _Env, *, production: bool) -> tuple[tuple[Tenant, ...], Sec
         policy=base_policy,
     )
     return (dev,), Secret(key.encode())
+
+
+def _support_users(reader: _Env, tenants: tuple[Tenant, ...]) -> tuple[SupportUser, ...]:
+    """[[support_users]]: each a unique name, an argon2id hash and tenants that exist."""
+    path = reader.text("OTP_CONFIG_FILE")
+    try:
+        file = _read_file(Path(path)) if path else _File()
+    except ConfigError:
+        return ()  # already reported by _tenants
+    known = {t.name for t in tenants}
+    users: list[SupportUser] = []
+    for index, raw in enumerate(file.support_users):
+        where = f"OTP_CONFIG_FILE: support_users[{index}]"
+        try:
+            entry = msgspec.convert(raw, _FileSupportUser)
+        except msgspec.ValidationError as exc:
+            reader.report(f"{where}: {exc}")
+            continue
+        name = entry.name.strip()
+        if not name or len(name) > 64 or not name.isprintable() or name != entry.name:
+            reader.report(f"{where}.name must be 1-64 printable characters, no outer spaces")
+            continue
+        where = f"{where} ({name})"
+        if not _is_argon2id(entry.password_hash):
+            reader.report(
+                f"{where}.password_hash must be an argon2id hash made by `otpservice"
+                " hash-password` ($argon2id$...)"
+            )
+            continue
+        unknown = sorted(set(entry.tenants) - known)
+        if unknown or not entry.tenants:
+            reader.report(f"{where}.tenants must name configured tenants; unknown: {unknown}")
+            continue
+        users.append(
+            SupportUser(
+                name=name,
+                password_hash=Secret(entry.password_hash.encode()),
+                tenants=tuple(dict.fromkeys(entry.tenants)),
+            )
+        )
+    names = [u.name for u in users]
+    if len(set(names)) != len(names):
+        reader.report("OTP_CONFIG_FILE: support_users names must be unique")
+    return tuple(users)
+
+
+def _is_argon2id(phc: str) -> bool:
+    from argon2 import Type, extract_parameters  # noqa: PLC0415
+    from argon2.exceptions import InvalidHashError  # noqa: PLC0415
+
+    try:
+        return phc.startswith("$argon2id$") and extract_parameters(phc).type is Type.ID
+    except (InvalidHashError, ValueError):
+        return False
 
 
 def _check_templates(tenant: Tenant) -> None:
@@ -559,6 +771,10 @@ def _read_file(path: Path) -> _File:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"OTP_CONFIG_FILE: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        # A directory, no permission, not UTF-8 text: still a message, never a traceback.
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"OTP_CONFIG_FILE: {path} cannot be read ({reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"OTP_CONFIG_FILE: {path} is not valid TOML: {exc}") from None
     try:
@@ -599,10 +815,18 @@ def _policy(raw: Mapping[str, Any], where: str, base: Policy | None = None) -> P
     return policy
 
 
-def _tenant(raw: _FileTenant, index: int, base_policy: Policy) -> Tenant:
-    where = f"tenants[{index}] ({raw.name})"
+def _tenant(
+    reader: _Env, table: Mapping[str, Any], index: int, base_policy: Policy
+) -> Tenant | None:
+    """One [[tenants]] table, every problem in it reported; None when it has any."""
+    label = table.get("name") if isinstance(table.get("name"), str) else "?"
+    where = f"tenants[{index}] ({label})"
+    found_before = len(reader.problems)
+    raw = _file_tenant(reader, table, where)
+    if raw is None:
+        return None
     if not raw.name or not raw.name.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(f"OTP_CONFIG_FILE: {where}.name must be letters, digits, '-' or '_'")
+        reader.report(f"OTP_CONFIG_FILE: {where}.name must be letters, digits, '-' or '_'")
     digests: list[bytes] = []
     for hexdigest in raw.api_key_sha256:
         try:
@@ -610,16 +834,22 @@ def _tenant(raw: _FileTenant, index: int, base_policy: Policy) -> Tenant:
         except ValueError:
             digest = b""
         if len(digest) != hashlib.sha256().digest_size:
-            raise ConfigError(
-                f"OTP_CONFIG_FILE: {where}.api_key_sha256 must hold hex SHA-256 digests"
-            )
+            reader.report(f"OTP_CONFIG_FILE: {where}.api_key_sha256 must hold hex SHA-256 digests")
+            break
         digests.append(digest)
-    if not digests:
-        raise ConfigError(f"OTP_CONFIG_FILE: {where}.api_key_sha256 must list at least one key")
+    if not raw.api_key_sha256:
+        reader.report(f"OTP_CONFIG_FILE: {where}.api_key_sha256 must list at least one key")
     if not 1 <= len(raw.sender) <= 11 or not raw.sender.isascii():
-        raise ConfigError(
+        reader.report(
             f"OTP_CONFIG_FILE: {where}.sender must be 1-11 ASCII characters (an SMS sender id)"
         )
+    policy = reader.attempt(lambda: _policy(raw.policy, f"{where}.policy", base_policy), None)
+    events_secret = reader.attempt(lambda: _events_secret(raw, where), None)
+    if policy is None:  # reported; its code_length is not known to check the test numbers
+        return None
+    test_numbers = _test_numbers(reader, raw.test_numbers, where, policy)
+    if len(reader.problems) > found_before:
+        return None
     return Tenant(
         name=raw.name,
         api_key_digests=tuple(digests),
@@ -628,5 +858,83 @@ def _tenant(raw: _FileTenant, index: int, base_policy: Policy) -> Tenant:
         default_locale=raw.default_locale.lower(),
         webotp_domain=raw.webotp_domain,
         templates=dict(raw.templates),
-        policy=_policy(raw.policy, f"{where}.policy", base_policy),
+        policy=policy,
+        test_numbers=test_numbers,
+        events_url=raw.events_url,
+        events_secret=events_secret,
     )
+
+
+_TENANT_KEYS = frozenset(f.name for f in msgspec.structs.fields(_FileTenant))
+
+
+def _file_tenant(reader: _Env, table: Mapping[str, Any], where: str) -> _FileTenant | None:
+    """The table as a _FileTenant. Unknown keys (typos, mostly) are reported with the closest
+    known one, and the rest of the table is still read."""
+    for key in sorted(set(table) - _TENANT_KEYS):
+        close = difflib.get_close_matches(key, sorted(_TENANT_KEYS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        reader.report(f"OTP_CONFIG_FILE: {where}: unknown key {key!r}{hint}")
+    known = {key: value for key, value in table.items() if key in _TENANT_KEYS}
+    try:
+        return msgspec.convert(known, _FileTenant)
+    except msgspec.ValidationError as exc:
+        reader.report(f"OTP_CONFIG_FILE: {where}: {exc}")
+        return None
+
+
+def _test_numbers(
+    reader: _Env, raw: Mapping[str, str], where: str, policy: Policy
+) -> dict[str, Secret]:
+    """number -> fixed code. Each number must be one a start would accept (valid, and allowed
+    by the tenant's policy), each code exactly the tenant's code_length in digits. A code is
+    never echoed in a message: it is as good as a password for that number."""
+    numbers: dict[str, Secret] = {}
+    for number, code in raw.items():
+        try:
+            destination = parse_e164(number)
+            check_destination_allowed(destination, policy)
+        except OtpError as exc:
+            reader.report(f"OTP_CONFIG_FILE: {where}.test_numbers: {number!r}: {exc.detail}")
+            continue
+        if destination.e164 in numbers:
+            reader.report(
+                f"OTP_CONFIG_FILE: {where}.test_numbers: {number!r} is listed twice"
+                f" (as {destination.e164})"
+            )
+        if len(code) != policy.code_length or not (code.isascii() and code.isdigit()):
+            reader.report(
+                f"OTP_CONFIG_FILE: {where}.test_numbers: the code of {number!r} must be exactly"
+                f" {policy.code_length} digits (the tenant's code_length)"
+            )
+            continue
+        numbers[destination.e164] = Secret(code.encode())
+    return numbers
+
+
+EVENTS_SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks secret's prefix
+EVENTS_SECRET_MIN_BYTES = 24
+
+
+def _events_secret(raw: _FileTenant, where: str) -> Secret | None:
+    """Both or neither of events_url and events_secret; the URL absolute http(s) (https in
+    production: checked with the environment in `_check_events`), the secret in Standard
+    Webhooks form."""
+    if (raw.events_url is None) != (raw.events_secret is None):
+        raise ConfigError(f"OTP_CONFIG_FILE: {where}: set both events_url and events_secret")
+    if raw.events_url is None or raw.events_secret is None:
+        return None
+    if not raw.events_url.startswith(("https://", "http://")) or " " in raw.events_url:
+        raise ConfigError(f"OTP_CONFIG_FILE: {where}.events_url must be an http(s) URL")
+    body = raw.events_secret.removeprefix(EVENTS_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(body, validate=True)
+    except ValueError:
+        key = b""
+    if not raw.events_secret.startswith(EVENTS_SECRET_PREFIX) or len(key) < EVENTS_SECRET_MIN_BYTES:
+        raise ConfigError(
+            f"OTP_CONFIG_FILE: {where}.events_secret must be 'whsec_' and the base64 of at least"
+            f' {EVENTS_SECRET_MIN_BYTES} random bytes (python -c "import base64, os;'
+            " print('whsec_' + base64.b64encode(os.urandom(32)).decode())\")"
+        )
+    return Secret(raw.events_secret.encode())

@@ -63,7 +63,7 @@ class SafeList(msgspec.Struct, frozen=True, kw_only=True):
 _KINDS = {"prefix": "p:", "ip": "i:"}
 
 
-def _block_out(block: FraudBlock) -> FraudBlockOut:
+def block_out(block: FraudBlock) -> FraudBlockOut:
     kind: Literal["prefix", "ip"] = "prefix" if block.key.startswith("p:") else "ip"
     value = block.key[2:]
     return FraudBlockOut(
@@ -106,7 +106,7 @@ class FraudController(Controller):
     async def blocks(self, request: Request[Any, Any, Any]) -> FraudBlocks:
         services: Services = request.app.state.services
         found = await services.fraud.blocks(authenticated_tenant(request))
-        return FraudBlocks(blocks=[_block_out(b) for b in found])
+        return FraudBlocks(blocks=[block_out(b) for b in found])
 
     @delete(
         "/blocks/{block_id:str}",
@@ -122,7 +122,7 @@ class FraudController(Controller):
         tenant = authenticated_tenant(request)
         if not await services.fraud.lift(tenant, _stored_key(block_id)):
             raise NotFound("No block in force with this id.")
-        return FraudBlocks(blocks=[_block_out(b) for b in await services.fraud.blocks(tenant)])
+        return FraudBlocks(blocks=[block_out(b) for b in await services.fraud.blocks(tenant)])
 
     @get(
         "/safe-list",

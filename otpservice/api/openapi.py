@@ -10,6 +10,8 @@ take. `tests/integration/test_openapi.py` holds the document to what the server 
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,6 +150,7 @@ def refine(document: dict[str, Any]) -> None:
             _constraints_inside_the_string_branch(prop)
     _verify_request_by_id_or_number(schemas)
     schemas["DeliveryReport"] = _REPORT
+    document["webhooks"] = _event_webhooks(schemas)
     reports = document["paths"]["/webhooks/{provider}"]["post"]
     reports["requestBody"] = {
         "required": True,
@@ -230,6 +233,109 @@ def _verify_request_by_id_or_number(schemas: dict[str, Any]) -> None:
             {"$ref": "#/components/schemas/VerifyByNumber"},
         ],
     }
+
+
+_EVENTS = {
+    "verification.approved": "A right code approved the verification.",
+    "verification.failed": "Wrong codes used up the verification's attempts.",
+    "verification.expired": "The code expired unverified (sent within a minute of the expiry).",
+    "verification.canceled": "The verification was canceled.",
+    "delivery.updated": "An SMS's delivery status changed (`data.delivery_event` says how, with"
+    " the provider's status and error code).",
+    "fraud.blocked": "The fraud guard blocked a prefix or an end user's IP (`data.block`; no"
+    " verification).",
+}
+_EVENT_ID_EXAMPLE = "evt_s07_1764583200000_12"
+_SIGNATURE_HEADERS = [
+    ("webhook-id", "The event's id, the same on every attempt: de-duplicate by it."),
+    ("webhook-timestamp", "Seconds since the epoch when this attempt was signed."),
+    (
+        "webhook-signature",
+        (
+            "`v1,<base64 HMAC-SHA256 of '<webhook-id>.<webhook-timestamp>.<body>'>` under the"
+            " tenant's events_secret (Standard Webhooks: check it with the `standardwebhooks`"
+            " library)."
+        ),
+    ),
+]
+
+
+def _event_webhooks(schemas: dict[str, Any]) -> dict[str, Any]:
+    """The tenant event webhooks (events.py), as OpenAPI 3.1 `webhooks`."""
+    verification = copy.deepcopy(schemas["Verification"])
+    verification["title"] = "VerificationEventData"
+    verification["description"] = (
+        "The Verification as it was when the event happened, without its delivery events."
+    )
+    delivery = copy.deepcopy(schemas["DeliveryOut"])
+    delivery["properties"].pop("events", None)
+    delivery["required"] = [r for r in delivery.get("required", []) if r != "events"]
+    verification["properties"]["delivery"] = delivery
+    schemas["VerificationEventData"] = verification
+    data_ref = {"$ref": "#/components/schemas/VerificationEventData"}
+    data = {
+        **dict.fromkeys(_EVENTS, data_ref),
+        "delivery.updated": {
+            "allOf": [
+                data_ref,
+                {
+                    "type": "object",
+                    "required": ["delivery_event"],
+                    "properties": {
+                        "delivery_event": {"$ref": "#/components/schemas/DeliveryEventOut"}
+                    },
+                },
+            ]
+        },
+        "fraud.blocked": {
+            "type": "object",
+            "required": ["block"],
+            "properties": {"block": {"$ref": "#/components/schemas/FraudBlockOut"}},
+        },
+    }
+    out = {}
+    for kind, summary in _EVENTS.items():
+        body = {
+            "type": "object",
+            "required": ["id", "type", "created_at", "data"],
+            "properties": {
+                "id": {
+                    "type": "string",
+                    "pattern": "^evt_",
+                    "examples": ["evt_s07_1764583200000_12"],
+                },
+                "type": {"type": "string", "const": kind},
+                "created_at": {"type": "string", "format": "date-time"},
+                "data": data[kind],
+            },
+        }
+        out[kind] = {
+            "post": {
+                "summary": summary,
+                "operationId": "on" + "".join(p.title() for p in re.split(r"[._]", kind)),
+                "description": "POSTed to the tenant's events_url at least once: retried with"
+                " backoff (at most OTP_EVENTS_RETRY_MAX_SECONDS apart) for 24 h until a 2xx.",
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "header",
+                        "required": True,
+                        "description": text,
+                        "schema": {"type": "string"},
+                    }
+                    for name, text in _SIGNATURE_HEADERS
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": body}},
+                },
+                "responses": {
+                    "2XX": {"description": "Taken: not sent again."},
+                    "default": {"description": "Any other answer, or none in time: retried."},
+                },
+            }
+        }
+    return out
 
 
 def _narrow_problem_codes(operation: dict[str, Any]) -> None:

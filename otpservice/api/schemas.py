@@ -14,6 +14,7 @@ import msgspec
 
 from otpservice.domain.message import APP_HASH_PATTERN
 from otpservice.domain.phone import API_NUMBER_PATTERN
+from otpservice.usecases.ports import DeliveryEvent
 from otpservice.views import CheckView, DeliveryStatusName, VerificationStatus, VerificationView
 
 EXAMPLE_ID = "uceqclckndmbxtxhdx5xw4esmu3cn72yzvqc5k4rh4"
@@ -216,20 +217,21 @@ def verification_out(view: VerificationView) -> Verification:
         delivery=DeliveryOut(
             status=view.delivery_status,
             updated_at=iso(view.delivery_updated_ms),
-            events=[
-                DeliveryEventOut(
-                    status=cast("EventStatus", e.status),
-                    at=iso(e.at_ms),
-                    send=e.send,
-                    provider=e.provider,
-                    provider_status=e.provider_status,
-                    error_code=e.error_code,
-                    detail=e.detail or None,
-                )
-                for e in view.events
-            ],
+            events=[delivery_event_out(e) for e in view.events],
         ),
         client_ref=view.client_ref,
+    )
+
+
+def delivery_event_out(event: DeliveryEvent) -> DeliveryEventOut:
+    return DeliveryEventOut(
+        status=cast("EventStatus", event.status),
+        at=iso(event.at_ms),
+        send=event.send,
+        provider=event.provider,
+        provider_status=event.provider_status,
+        error_code=event.error_code,
+        detail=event.detail or None,
     )
 
 

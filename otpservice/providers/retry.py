@@ -1,5 +1,5 @@
 """Submitting one SMS until the provider takes it or its code expires: the one place a provider
-call is timed and counted."""
+call is timed, counted and, when it fails, logged (rate-limited: failures.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from otpservice.errors import ProviderRejected, ProviderUnavailable
+from otpservice.providers.failures import PROVIDER_FAILURES, ProviderFailureLog
 
 if TYPE_CHECKING:
     import random
@@ -46,12 +47,14 @@ async def submit_until_deadline(
     observe: Callable[[str, str, float], None],
     base_delay: float = 0.25,
     max_delay: float = 5.0,
+    failures: ProviderFailureLog = PROVIDER_FAILURES,
 ) -> SubmitReceipt:
     """Submit `message` until the provider accepts it, refuses it, or the code expires.
 
     `deadline` is in `clock()` units (monotonic seconds). Each attempt carries the code's
     remaining lifetime as `validity_seconds` and is reported once through
-    `observe(provider, outcome, seconds)` with outcome accepted, rejected or unavailable.
+    `observe(provider, outcome, seconds)` with outcome accepted, rejected or unavailable, and
+    each failed one to `failures` (the operator's log).
     Raises ProviderRejected at once; ProviderUnavailable(reason="expired") when the code had
     expired before any attempt; the last ProviderUnavailable when retries ran out of time.
     """
@@ -69,13 +72,15 @@ async def submit_until_deadline(
         started = clock()
         try:
             receipt = await gateway.submit(attempt)
-        except ProviderRejected:
+        except ProviderRejected as exc:
             observe(gateway.name, "rejected", clock() - started)
+            failures.failed(gateway.name, exc)
             raise
         except ProviderUnavailable as exc:
             # An open circuit made no call: nothing to time, and the breaker has its own gauge.
             if exc.reason != "circuit_open":
                 observe(gateway.name, "unavailable", clock() - started)
+            failures.failed(gateway.name, exc)
             last_failure = exc
         except Exception:
             # A bug in an adapter: not retried, but the call happened and shows in the metrics.
@@ -83,6 +88,7 @@ async def submit_until_deadline(
             raise
         else:
             observe(gateway.name, "accepted", clock() - started)
+            failures.accepted(gateway.name)
             return receipt
 
         pause = backoff.delay(retry, rng)

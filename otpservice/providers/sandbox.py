@@ -1,7 +1,8 @@
 """The sandbox gateway: a faithful stand-in for a provider, for development and tests only.
 
-It accepts every SMS without sending it, keeps the last messages in memory (tests read codes
-there), prints each SMS to stdout in development mode, and, like a real provider, posts a
+It accepts every SMS without sending it, keeps the last messages in memory (tests and the
+development inbox, GET /dev/inbox, read codes there: each process keeps its own), prints each
+SMS to stdout in development mode, and, like a real provider, posts a
 delivery report back to the service's webhook after a delay, with a configurable outcome mix
 (delivered / undelivered / expired / rejected / no report). It is never active in production.
 """
@@ -14,6 +15,7 @@ import logging
 import random
 import secrets
 import sys
+import time
 from typing import TextIO
 
 import httpx
@@ -38,6 +40,8 @@ class SandboxMessage(msgspec.Struct, frozen=True):
     sender: str
     external_id: str
     provider_message_id: str
+    at_ms: int = 0
+    """When the sandbox took it (wall clock, milliseconds since the epoch)."""
 
 
 class ReportSimulator:
@@ -115,6 +119,7 @@ class SandboxGateway:
                 sender=message.sender,
                 external_id=message.external_id,
                 provider_message_id=message_id,
+                at_ms=time.time_ns() // 1_000_000,
             )
         )
         if self._echo:
@@ -132,6 +137,10 @@ class SandboxGateway:
             if sent.to == e164:
                 return sent
         return None
+
+    def sent_to(self, e164: str) -> list[SandboxMessage]:
+        """The SMS kept for `e164`, newest first."""
+        return [sent for sent in reversed(self.outbox) if sent.to == e164]
 
     async def aclose(self) -> None:
         if self.reports is not None:

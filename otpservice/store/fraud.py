@@ -40,13 +40,15 @@ class _StoredBlock(msgspec.Struct, frozen=True):
 _block_decoder = msgspec.json.Decoder(_StoredBlock)
 
 
-def check_call(query: FraudQuery) -> ScriptCall:
-    """The fraud_check script's call for `query`, to run beside the send pre-check."""
+def check_call(query: FraudQuery, event_tenants: str = "") -> ScriptCall:
+    """The fraud_check script's call for `query`, to run beside the send pre-check.
+    `event_tenants`: the tenants with event webhooks, ' a b ' (a block is a `fraud.blocked`)."""
     found = keys.FraudKeys(query.tenant)
     payload = {
         **msgspec.structs.asdict(query),
         "day_end_ms": keys.day_end_ms(query.now_ms),
         "hour_end_ms": keys.hour_end_ms(query.now_ms),
+        "event_tenants": event_tenants,
     }
     return ("fraud_check", found.for_check(query.now_ms), [_query_encoder.encode(payload)])
 

@@ -19,6 +19,7 @@ from otpservice.ids import VerificationRef, parse_ref
 from otpservice.lane import ClaimedSend, ShardSweep
 from otpservice.store import keys
 from otpservice.store.client import ScriptCall, StoreClient
+from otpservice.store.events import event_tenant_list
 from otpservice.store.replies import ClaimedEntry, ResumeReply, SweepReply, decode_reply
 from otpservice.store.schema import LANE_GROUP, event_fragment
 from otpservice.usecases.ports import DeliveryEvent
@@ -31,10 +32,17 @@ class _Claim(NamedTuple):
 
 
 class RedisLane:
-    def __init__(self, store: StoreClient, consumer: str, retention_ms: int) -> None:
+    def __init__(
+        self,
+        store: StoreClient,
+        consumer: str,
+        retention_ms: int,
+        event_tenants: Sequence[str] = (),
+    ) -> None:
         self.store = store
         self.consumer = consumer
         self._retention_ms = retention_ms
+        self._event_tenants = event_tenant_list(event_tenants)
 
     async def sweep(
         self, *, visibility_ms: int, batch: int, provider: str, forget_idle_ms: int = 0
@@ -93,7 +101,13 @@ class RedisLane:
             calls.append(
                 (
                     "lane_resume",
-                    [found.current, found.archived, found.events, found.lane],
+                    [
+                        found.current,
+                        found.archived,
+                        found.events,
+                        found.lane,
+                        *keys.shard_outbox(found.shard),
+                    ],
                     [
                         ref.rand,
                         claim.entry.send,
@@ -101,6 +115,8 @@ class RedisLane:
                         claim.entry.entry,
                         expired_event,
                         self._retention_ms,
+                        ref.text,
+                        self._event_tenants,
                     ],
                 )
             )

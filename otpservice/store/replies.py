@@ -94,6 +94,17 @@ class SweepReply(msgspec.Struct, frozen=True, array_like=True):
     claimed: list[ClaimedEntry]
 
 
+class EventsClaimReply(msgspec.Struct, frozen=True, array_like=True):
+    depth: int
+    oldest_ms: str
+    """The oldest event's time, or '' when the outbox is empty."""
+    now_ms: int
+    claimed: list[bytes]
+    """Event id, payload JSON, ..."""
+    expired: list[str]
+    """References of verifications whose expiry has come."""
+
+
 class ResumeReply(msgspec.Struct, frozen=True, array_like=True):
     verdict: Literal["stale", "expired", "send"]
     to: str = ""

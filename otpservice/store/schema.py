@@ -61,6 +61,8 @@ _SECRET_FIELDS = frozenset(
      "fraud_prefix", "earlier"}
 )  # fmt: skip
 _BY_FIELD = {field: name for name, field in RECORD.items()}
+_EVENT_FIELDS = [f for n, f in RECORD.items() if n not in _SECRET_FIELDS or n == "rand"]
+"""What an event keeps of a verification (_prelude.lua record_snapshot): never a secret."""
 
 LANE_ENTRY: dict[str, str] = {
     "ref": "v",  # the verification's reference (ids.py)
@@ -71,6 +73,8 @@ LANE_ENTRY: dict[str, str] = {
 LANE_GROUP = "lane"
 """The priority lane's consumer group on every shard's stream."""
 MAX_EVENTS = 50
+EVENTS_KEPT_MS = 25 * 3_600_000
+"""An outbox outlives its newest event by this: past the 24 h of retries, then it goes."""
 
 
 def lua_constants() -> str:
@@ -92,6 +96,12 @@ def lua_constants() -> str:
             f"local LANE_GROUP = {LANE_GROUP!r}",
             f"local MAX_EVENTS = {MAX_EVENTS}",
             f"local EARLIER_KEPT = {EARLIER_KEPT}",
+            f"local EVENTS_KEPT_MS = {EVENTS_KEPT_MS}",
+            "local EVENT_FIELDS = {"
+            + ", ".join(
+                repr(f) for n, f in RECORD.items() if n not in _SECRET_FIELDS or n == "rand"
+            )
+            + "}",
             f"local RANK = {table(ranks)}",
             f"local TERMINAL_RANK = {terminal_rank}",
             "",

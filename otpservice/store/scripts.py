@@ -29,6 +29,9 @@ SCRIPT_NAMES = (
     "fraud_check",
     "fraud_settle",
     "fraud_admin",
+    "events_claim",
+    "events_settle",
+    "events_expire",
 )
 
 

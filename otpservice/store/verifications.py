@@ -4,6 +4,8 @@ usecases/ports.py, one Lua script per atomic step, every key handed to the scrip
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -12,6 +14,7 @@ from otpservice.domain.delivery import DeliveryStatus
 from otpservice.ids import VerificationRef
 from otpservice.store import keys
 from otpservice.store.client import ScriptCall, StoreClient
+from otpservice.store.events import event_tenant_list
 from otpservice.store.fraud import check_call, decode_verdict
 from otpservice.store.replies import (
     CheckBeginReply,
@@ -41,12 +44,21 @@ from otpservice.usecases.ports import (
 _request_encoder = msgspec.json.Encoder()
 
 
-class RedisVerifications:
-    """`consumer`: this process' name in the lane's group; a stored send is claimed for it."""
+def _wall_ms() -> int:
+    """This process's clock: it picks the period of the console's statistics hashes."""
+    return time.time_ns() // 1_000_000
 
-    def __init__(self, store: StoreClient, consumer: str) -> None:
+
+class RedisVerifications:
+    """`consumer`: this process' name in the lane's group; a stored send is claimed for it.
+    `event_tenants`: the tenants with event webhooks: the scripts queue their events."""
+
+    def __init__(
+        self, store: StoreClient, consumer: str, event_tenants: Sequence[str] = ()
+    ) -> None:
         self.store = store
         self.consumer = consumer
+        self.event_tenants = event_tenant_list(event_tenants)
 
     # --- sending --------------------------------------------------------------------------
 
@@ -68,7 +80,7 @@ class RedisVerifications:
         if ip is not None:
             calls.append(("rate_take", [keys.ip_bucket(ip.ip_tag)], [ip.limit, ip.period_ms]))
         if fraud is not None:
-            calls.append(check_call(fraud))
+            calls.append(check_call(fraud, self.event_tenants))
         calls.append(
             (
                 "send_check",
@@ -96,10 +108,10 @@ class RedisVerifications:
             number.send_buckets,
             number.lane,
             keys.VerificationKeys(VerificationRef(request.tag, target)).events,
+            keys.VerificationKeys(VerificationRef(request.tag, request.seen_rand)).archived,
+            keys.expiry_schedule(number.shard),
+            *keys.stats_keys(number.shard, _wall_ms()),
         ]
-        if request.seen_rand and not request.seen_open:
-            seen = VerificationRef(request.tag, request.seen_rand)
-            call_keys.append(keys.VerificationKeys(seen).archived)
         queued = DeliveryEvent(
             status=DeliveryStatus.QUEUED.value, at_ms=0, send=0, provider=request.provider
         )
@@ -122,6 +134,7 @@ class RedisVerifications:
                 code.sealed,
                 event_fragment(queued),
                 self.consumer,
+                self.event_tenants,
             ],
         )
         reply = decode_reply(raw, SendCommitReply)
@@ -171,7 +184,15 @@ class RedisVerifications:
     async def check_finish(self, ref: VerificationRef, *, matched_send: int) -> CheckFinished:
         number = keys.NumberKeys(ref.tag)
         raw = await self.store.script(
-            "check_finish", [number.current, number.failed_checks], [ref.rand, matched_send]
+            "check_finish",
+            [
+                number.current,
+                number.failed_checks,
+                *keys.shard_outbox(number.shard),
+                keys.expiry_schedule(number.shard),
+                *keys.stats_keys(number.shard, _wall_ms()),
+            ],
+            [ref.rand, matched_send, ref.text, self.event_tenants],
         )
         reply = decode_reply(raw, CheckFinishReply)
         return CheckFinished(
@@ -200,8 +221,15 @@ class RedisVerifications:
         )
 
     async def cancel(self, ref: VerificationRef, *, tenant: str) -> bool:
+        number = keys.NumberKeys(ref.tag)
         raw = await self.store.script(
-            "cancel", [keys.NumberKeys(ref.tag).current], [tenant, ref.rand]
+            "cancel",
+            [
+                number.current,
+                *keys.shard_outbox(number.shard),
+                keys.expiry_schedule(number.shard),
+            ],
+            [tenant, ref.rand, ref.text, self.event_tenants],
         )
         return bool(raw) and raw[0] == b"ok"
 
@@ -218,7 +246,13 @@ class RedisVerifications:
     ) -> DeliveryUpdate:
         found = keys.VerificationKeys(ref)
         fragment = event_fragment(event)
-        call_keys = [found.current, found.archived, found.events, found.reports_seen]
+        call_keys = [
+            found.current,
+            found.archived,
+            found.events,
+            found.reports_seen,
+            *keys.shard_outbox(found.shard),
+        ]
         args: list[Any] = [
             ref.rand,
             event.send,
@@ -228,9 +262,12 @@ class RedisVerifications:
             retention_ms,
             # Computed here: the embedded store's Lua (fakeredis) has no redis.sha1hex.
             hashlib.sha256(b"%d|" % event.send + fragment).hexdigest()[:24],
+            ref.text,
+            self.event_tenants,
         ]
+        # The lane stream always (acknowledged only with an entry), then the statistics.
+        call_keys += [found.lane, *keys.stats_keys(found.shard, _wall_ms())]
         if lane_entry:
-            call_keys.append(found.lane)
             args.append(lane_entry)
         reply = decode_reply(
             await self.store.script("record_delivery", call_keys, args), DeliveryReply

@@ -3,6 +3,8 @@
 The store takes an attempt (and a failed check of the number) before any hashing, so no more
 argon2 runs than there are attempts; the code is hashed once with the verification's salt and
 compared, in constant time, with every stored digest; the store then approves or counts.
+The approval of a test number's verification (fixed_codes.py) is no conversion: it is left out
+of otp_verifications_approved_total and otp_time_to_verify_seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from otpservice.errors import InvalidRequest, VerificationNotFound
 from otpservice.hashing import matching_digest
 from otpservice.ids import Identifiers, VerificationRef
 from otpservice.settings import Tenant
+from otpservice.usecases.fixed_codes import FixedCodes
 from otpservice.usecases.fraud import FraudGuard
 from otpservice.usecases.ports import CheckRepository, CodeHashing
 from otpservice.usecases.refusals import rate_limited
@@ -30,6 +33,7 @@ class CheckCodes:
         self.hasher = hasher
         self.ids = ids
         self.guard = guard
+        self.fixed_codes = FixedCodes(ids)
 
     async def verify(
         self, tenant: Tenant, *, verification_id: str | None, to: str | None, code: str
@@ -75,15 +79,16 @@ class CheckCodes:
             metrics.count_check("not_found")
             raise VerificationNotFound
         if finished.verdict == "approved":
-            await self.guard.approved(
-                tenant.name,
-                finished.region,
-                finished.fraud_prefix,
-                finished.fraud_ip,
-                sends=begun.sends,
-            )
+            if self.fixed_codes.for_tag(tenant, tag) is None:
+                await self.guard.approved(
+                    tenant.name,
+                    finished.region,
+                    finished.fraud_prefix,
+                    finished.fraud_ip,
+                    sends=begun.sends,
+                )
+                metrics.count_approved(finished.region, time.time() - finished.created_ms / 1000)
             metrics.count_check("approved")
-            metrics.count_approved(finished.region, time.time() - finished.created_ms / 1000)
             return CheckView(
                 id=public_id, status="approved", valid=True, attempts_left=finished.attempts_left
             )

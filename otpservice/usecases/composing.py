@@ -77,6 +77,11 @@ class SmsComposer:
         """A send another process left unfinished, ready to be submitted by this one; None when
         that cannot be done (the tenant left the configuration, or the pepper changed)."""
         tenant = self._tenants.get(claimed.tenant)
+        if tenant is not None and claimed.to in tenant.test_numbers:
+            # Its process stopped between storing the code and recording it delivered (no SMS):
+            # a test number is never sent an SMS, not even by another process.
+            log.warning("a test number's lane entry was claimed; it is not sent")
+            return None
         code = self._sealer.open(claimed.sealed, claimed.ref.text)
         if tenant is None or code is None:
             log.warning("a claimed lane send cannot be rebuilt (tenant or pepper changed)")

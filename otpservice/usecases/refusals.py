@@ -1,4 +1,7 @@
-"""Turning the store's refusals into the client's errors, each counted in otp_rate_limited_total."""
+"""Turning the store's refusals into the client's errors, each counted in otp_rate_limited_total.
+
+Each refusal's `detail` names the limit's scope (the label of otp_rate_limited_total and the
+README's table) and the seconds to wait, as Retry-After does."""
 
 from __future__ import annotations
 
@@ -11,9 +14,23 @@ def seconds(wait_ms: int) -> int:
     return max(1, -(-int(wait_ms) // 1000))
 
 
+_SCOPES = {
+    "ip": "starts from this client IP address in a minute",
+    "number_hour": "codes sent to this number in an hour",
+    "number_day": "codes sent to this number in a day",
+    "failed_checks": "failed checks of this number's codes",
+}
+
+
 def rate_limited(scope: str, wait_ms: int) -> RateLimited:
     metrics.count_rate_limited(scope)
-    return RateLimited(retry_after=seconds(wait_ms), scope=scope)
+    wait = seconds(wait_ms)
+    what = _SCOPES.get(scope, "requests")
+    return RateLimited(
+        retry_after=wait,
+        scope=scope,
+        detail=f"Limit '{scope}' reached: too many {what}. Retry in {wait} s.",
+    )
 
 
 def raise_for_send_verdict(verdict: str, wait_ms: int) -> None:
@@ -24,11 +41,17 @@ def raise_for_send_verdict(verdict: str, wait_ms: int) -> None:
         raise VerificationNotFound
     if verdict == "max_sends":
         metrics.count_rate_limited("max_sends")
+        wait = seconds(wait_ms)
         raise MaxSendsReached(
-            retry_after=seconds(wait_ms),
-            detail="This verification has used all its sends; a new one can start when it expires.",
+            retry_after=wait,
+            detail=f"Limit 'max_sends' reached: this verification has used all its sends; a new"
+            f" one can start when it expires, in {wait} s.",
         )
     if verdict == "too_soon":
         metrics.count_rate_limited("resend_cooldown")
-        raise ResendTooSoon(retry_after=seconds(wait_ms))
+        wait = seconds(wait_ms)
+        raise ResendTooSoon(
+            retry_after=wait,
+            detail=f"Limit 'resend_cooldown' reached: the next code can be sent in {wait} s.",
+        )
     raise rate_limited({"hour": "number_hour", "day": "number_day"}[verdict], wait_ms)

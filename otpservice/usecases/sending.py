@@ -3,6 +3,11 @@
 Every limit is checked by the store before any argon2 work (the pre-check), the code is hashed
 off the event loop, and the store keeps the digest and queues the SMS in one atomic step; the
 lane then submits it. A request that is refused stores and sends nothing.
+
+A tenant's test number (fixed_codes.py) stores its fixed code, hashed like any other, skips the
+fraud guard, the per-number send limits and the resend cooldown, and sends nothing: its send is
+recorded `delivered` by provider `test_number` (provider status `no_sms_sent`) at once, which
+also takes it out of the lane.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import msgspec
 from otpservice import metrics
 from otpservice.domain import message
 from otpservice.domain.codes import generate_code
+from otpservice.domain.delivery import DeliveryStatus
 from otpservice.domain.phone import Destination, check_destination_allowed, parse_e164
 from otpservice.domain.policy import cooldown_schedule_ms
 from otpservice.errors import InvalidRequest, ServiceUnavailable, VerificationNotFound
@@ -23,10 +29,17 @@ from otpservice.ids import Identifiers, VerificationRef
 from otpservice.lane import Send
 from otpservice.settings import Tenant
 from otpservice.usecases.composing import SmsComposer, locales
+from otpservice.usecases.fixed_codes import (
+    NO_SMS_SENT,
+    TEST_NUMBER_PROVIDER,
+    TEST_NUMBER_SENDS_PER_WINDOW,
+    FixedCodes,
+)
 from otpservice.usecases.fraud import FraudGuard
 from otpservice.usecases.ports import (
     CodeHashing,
     DeliveryEvent,
+    DeliveryRepository,
     FraudQuery,
     IpLimit,
     NewCode,
@@ -60,6 +73,7 @@ class _Target:
         client_ref: str = "",
         ip: IpLimit | None = None,
         fraud: FraudQuery | None = None,
+        fixed_code: str | None = None,
     ) -> None:
         self.tenant = tenant
         self.tag = tag
@@ -72,6 +86,8 @@ class _Target:
         self.client_ref = client_ref
         self.ip = ip
         self.fraud = fraud
+        self.fixed_code = fixed_code
+        """A test number's code: stored, never sent."""
 
 
 class SendCodes:
@@ -87,9 +103,13 @@ class SendCodes:
         guard: FraudGuard,
         provider: str,
         retention_ms: int,
+        deliveries: DeliveryRepository,
     ) -> None:
+        """`deliveries` records a test number's send as delivered (no SMS)."""
         self.repository = repository
         self.reader = reader
+        self.deliveries = deliveries
+        self.fixed_codes = FixedCodes(ids)
         self.hasher = hasher
         self.composer = composer
         self.queue = queue
@@ -119,6 +139,7 @@ class SendCodes:
         chosen = message.choose_locale(
             locale, destination.region, tenant.default_locale, locales(tenant)
         )
+        fixed_code = self.fixed_codes.for_number(tenant, destination.e164)
         target = _Target(
             tenant,
             self.ids.number_tag(tenant.name, destination.e164),
@@ -132,7 +153,9 @@ class SendCodes:
                 limit=tenant.policy.limits.starts_per_ip_per_minute,
                 period_ms=_MINUTE_MS,
             ),
-            fraud=self.guard.query(tenant, destination, end_user_ip),
+            # A test number costs nothing and converts nothing: the guard does not count it.
+            fraud=None if fixed_code else self.guard.query(tenant, destination, end_user_ip),
+            fixed_code=fixed_code,
         )
         return await self._send(target)
 
@@ -140,8 +163,9 @@ class SendCodes:
         ref = self.ids.ref_for_id(verification_id, tenant.name)
         if ref is None:
             raise VerificationNotFound
+        fixed_code = self.fixed_codes.for_tag(tenant, ref.tag)
         fraud = None
-        if tenant.policy.fraud.mode != "off":
+        if tenant.policy.fraud.mode != "off" and fixed_code is None:
             # The guard needs the number's country and prefix: one read, for resends only.
             snapshot = await self.reader.read(ref, tenant=tenant.name)
             if snapshot is None:
@@ -151,7 +175,8 @@ class SendCodes:
             fraud = self.guard.query(tenant, destination, None)
             if fraud is not None:
                 fraud = msgspec.structs.replace(fraud, ip=record.fraud_ip)
-        return await self._send(_Target(tenant, ref.tag, rand=ref.rand, fraud=fraud))
+        target = _Target(tenant, ref.tag, rand=ref.rand, fraud=fraud, fixed_code=fixed_code)
+        return await self._send(target)
 
     async def _send(self, target: _Target) -> VerificationView:
         policy = target.tenant.policy
@@ -159,6 +184,11 @@ class SendCodes:
             sends_per_hour=policy.limits.sends_per_number_per_hour,
             sends_per_day=policy.limits.sends_per_number_per_day,
         )
+        if target.fixed_code is not None:
+            limits = SendLimits(
+                sends_per_hour=TEST_NUMBER_SENDS_PER_WINDOW,
+                sends_per_day=TEST_NUMBER_SENDS_PER_WINDOW,
+            )
         ip = target.ip
         with self.hasher.admit("resend" if target.rand is not None else "start"):
             return await self._send_admitted(target, limits, ip)
@@ -192,7 +222,7 @@ class SendCodes:
                 seen_open = check.verdict == "resend"
                 new_rand = self.ids.new_rand()
                 ref = VerificationRef(target.tag, check.rand if seen_open else new_rand)
-                code = generate_code(policy.code_length)
+                code = target.fixed_code or generate_code(policy.code_length)
                 digest = await self.hasher.hash_code_async(code, salt)
                 request = self._request(target, limits, check.rand, seen_open, new_rand)
                 if counted and fraud is not None:
@@ -206,6 +236,8 @@ class SendCodes:
                     continue
                 raise_for_send_verdict(committed.verdict, committed.wait_ms)
                 counted = False  # sent: the guard keeps its count
+                if target.fixed_code is not None:
+                    return await self._record_test_number(target, committed)
                 if committed.created:
                     metrics.count_started(target.region)
                 return self._queue(target, committed, code, flagged)
@@ -231,15 +263,52 @@ class SendCodes:
             locale=target.locale or "",
             app_hash=target.app_hash,
             client_ref=target.client_ref,
-            provider=self.provider,
+            provider=self.provider if target.fixed_code is None else TEST_NUMBER_PROVIDER,
             limits=limits,
             ttl_ms=policy.code_ttl_seconds * 1000,
             max_attempts=policy.max_attempts,
             max_sends=policy.max_sends,
-            cooldowns_ms=cooldown_schedule_ms(policy),
+            # Nothing is sent to a test number: no cooldown to wait between its codes.
+            cooldowns_ms=(
+                cooldown_schedule_ms(policy)
+                if target.fixed_code is None
+                else (0,) * policy.max_sends
+            ),
             accept_previous=policy.accept_previous_code,
             retention_ms=self.retention_ms,
         )
+
+    async def _record_test_number(
+        self, target: _Target, committed: SendCommitted
+    ) -> VerificationView:
+        """A test number's send: recorded delivered at once (which also takes its entry out of
+        the lane), never handed to the lane, never counted as started."""
+        record = committed.record
+        assert record is not None  # verdict ok
+        event = DeliveryEvent(
+            status=DeliveryStatus.DELIVERED.value,
+            at_ms=0,
+            send=record.sends,
+            provider=TEST_NUMBER_PROVIDER,
+            provider_status=NO_SMS_SENT,
+        )
+        update = await self.deliveries.record_delivery(
+            record.ref,
+            event,
+            lifts_cooldown=False,
+            retention_ms=self.retention_ms,
+            lane_entry=committed.lane_entry or None,
+        )
+        events: tuple[DeliveryEvent, ...] = ()
+        if committed.queued is not None:
+            events = (committed.queued,)
+        if update.verdict == "recorded":
+            record = msgspec.structs.replace(
+                record, delivery_status=update.current, delivery_updated_ms=update.now_ms
+            )
+            events = (*events, msgspec.structs.replace(event, at_ms=update.now_ms))
+        public_id = self.ids.public_id(record.ref, target.tenant.name)
+        return verification_view(public_id, record, events, committed.now_ms)
 
     def _queue(
         self,

@@ -51,7 +51,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def tenant_toml(name: str, key: str, policy: dict[str, Any]) -> str:
+def tenant_toml(name: str, key: str, policy: dict[str, Any], **fields: str) -> str:
     """A tenant's TOML. `policy` is flat but for `limits` and `fraud` (a table, whose budgets
     are tables too). The fraud guard is off unless `fraud` is given: most tests start codes to
     many numbers of one prefix, which is what the guard is there to stop
@@ -62,6 +62,7 @@ def tenant_toml(name: str, key: str, policy: dict[str, Any]) -> str:
         f'api_key_sha256 = ["{hashlib.sha256(key.encode()).hexdigest()}"]',
         'sender = "Acme"',
         'app_name = "Acme"',
+        *(f"{k} = {_toml(v)}" for k, v in fields.items()),
     ]
     limits = policy.pop("limits", {})
     fraud = policy.pop("fraud", {"mode": "off"})
@@ -94,10 +95,14 @@ def _toml(value: Any) -> str:
 
 @pytest.fixture
 def make_settings(redis_server: RedisServer, tmp_path: Path) -> Callable[..., Settings]:
-    def build(policy: dict[str, Any] | None = None, **env: str) -> Settings:
+    def build(
+        policy: dict[str, Any] | None = None, tenant: dict[str, str] | None = None, **env: str
+    ) -> Settings:
+        """`tenant`: more fields of tenant acme's table (events_url, ...)."""
         config = tmp_path / "otp.toml"
         config.write_text(
-            tenant_toml("acme", API_KEY, dict(policy or {})) + tenant_toml("other", OTHER_KEY, {})
+            tenant_toml("acme", API_KEY, dict(policy or {}), **(tenant or {}))
+            + tenant_toml("other", OTHER_KEY, {})
         )
         return load_settings(
             {
@@ -167,9 +172,10 @@ def make_harness(make_settings: Callable[..., Settings], redis: Redis) -> Callab
         *,
         reports: str | None = None,
         report_delay: float = 0.05,
+        tenant: dict[str, str] | None = None,
         **env: str,
     ) -> Any:
-        settings = make_settings(policy, **env)
+        settings = make_settings(policy, tenant, **env)
         gateway = SandboxGateway(echo=False)
         app = create_app(settings, gateway=gateway)
         if reports is not None:

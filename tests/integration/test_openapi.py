@@ -26,6 +26,7 @@ OPERATIONS = {
     ("/fraud/safe-list", "get"): "getFraudSafeList",
     ("/fraud/safe-list/{entry}", "put"): "addToFraudSafeList",
     ("/fraud/safe-list/{entry}", "delete"): "removeFromFraudSafeList",
+    ("/dev/inbox", "get"): "getDevInbox",
 }
 
 

@@ -109,7 +109,8 @@ _KEY_AT = {"XGROUP": 1, "XINFO": 1}
 _TWO_KEYS = {"RENAME"}
 _HELPERS = {
     "gcra": 1, "gcra_commit": 1, "send_buckets": 1, "send_buckets_commit": 1, "home_of": 2,
-    "push_event": 1, "ack": 1, "expire_no_sooner": 1,
+    "push_event": 1, "ack": 1, "expire_no_sooner": 1, "record_snapshot": 1, "queue_event": 3,
+    "count_stat": 2, "count_delivery": 2,
 }  # fmt: skip
 """The prelude's helpers that take keys: how many of their first arguments are keys."""
 

@@ -91,6 +91,7 @@ class World:
             guard=self.guard,
             provider="sandbox",
             retention_ms=RETENTION_MS,
+            deliveries=self.store,
         )
         self.checking = CheckCodes(self.store, self.hasher, self.ids, self.guard)
         self.managing = ManageVerifications(self.store, self.ids)

@@ -99,3 +99,75 @@ local function ack(lane, entry)
   redis.call('XACK', lane, LANE_GROUP, entry)
   redis.call('XDEL', lane, entry)
 end
+
+-- A verification's public fields (EVENT_FIELDS: never its salt or digests), flat
+-- {field, value, ...}: what an event says of it, as it was when the event happened.
+local function record_snapshot(record)
+  local values = redis.call('HMGET', record, unpack(EVENT_FIELDS))
+  local flat = {}
+  for i, field in ipairs(EVENT_FIELDS) do
+    if values[i] then
+      flat[#flat + 1] = field
+      flat[#flat + 1] = values[i]
+    end
+  end
+  return flat
+end
+
+-- Queue a tenant event in this slot's outbox (keys.OutboxKeys; events.py delivers it), in the
+-- same atomic step as the change it reports, when the tenant has event webhooks: `tenants` is
+-- the caller's list of them, ' a b '. `body` is a table; its id is the time and a sequence.
+local function queue_event(due, created, payloads, tenants, tenant, kind, now, body)
+  if tenants == nil or tenant == nil or not string.find(tenants, ' ' .. tenant .. ' ', 1, true) then
+    return
+  end
+  local id = fmt(now) .. '-' .. redis.call('HINCRBY', payloads, '#seq', 1)
+  body.t, body.tn, body.at = kind, tenant, now
+  redis.call('HSET', payloads, id, cjson.encode(body))
+  redis.call('ZADD', due, fmt(now), id)
+  redis.call('ZADD', created, fmt(now), id)
+  for _, key in ipairs({due, created, payloads}) do
+    expire_no_sooner(key, now + EVENTS_KEPT_MS, now)
+  end
+end
+
+-- The support console's statistics (store/stats.py reads them): counters in the shard's
+-- ten-minute and hour hashes the caller named (keys.stats_keys), fields
+-- `<tenant>|<counter>|<detail>`; each hash expires a while after its period (the figures of
+-- keys.STATS_SLOT_TTL_MS and STATS_HOUR_TTL_MS, and of domain/stats.py DELIVERY_BOUNDS_MS:
+-- tests/console checks that they agree).
+local STATS_SLOT_TTL_MS, STATS_HOUR_TTL_MS = 4200000, 86400000
+local DELIVERY_BOUNDS_MS = {1000, 2000, 3000, 5000, 10000, 20000, 30000, 60000, 120000, 300000}
+
+local function count_stat(slot, hour, field)
+  if redis.call('HINCRBY', slot, field, 1) == 1 then
+    redis.call('PEXPIRE', slot, STATS_SLOT_TTL_MS)
+  end
+  if redis.call('HINCRBY', hour, field, 1) == 1 then
+    redis.call('PEXPIRE', hour, STATS_HOUR_TTL_MS)
+  end
+end
+
+-- A send's first terminal report in the statistics: its status per country, the provider's
+-- status word and error code, and, when `elapsed_ms` (from the send's submission) is known,
+-- the time to deliver in DELIVERY_BOUNDS_MS buckets.
+local function count_delivery(slot, hour, tenant, region, status, event, elapsed_ms)
+  local head = tenant .. '|'
+  count_stat(slot, hour, head .. status .. '|' .. region)
+  local reported = cjson.decode('{' .. event)
+  if type(reported.provider_status) == 'string' then
+    local word = reported.provider_status
+    if type(reported.error_code) == 'string' then word = word .. ' ' .. reported.error_code end
+    count_stat(slot, hour, head .. 'ps|' .. word)
+  end
+  if status == 'delivered' and elapsed_ms then
+    local bucket = 'inf'
+    for _, bound in ipairs(DELIVERY_BOUNDS_MS) do
+      if elapsed_ms <= bound then
+        bucket = tostring(bound)
+        break
+      end
+    end
+    count_stat(slot, hour, head .. 'tt|' .. bucket)
+  end
+end

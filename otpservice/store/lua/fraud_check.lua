@@ -6,9 +6,11 @@
 -- KEYS[1] the tenant's blocks (hash)   KEYS[2] the tenant's safe list (set)
 -- KEYS[3..17] the tenant's day counters, today first, then the 14 days before
 -- KEYS[18..41] its hour counters, this hour first, then the 23 hours before
+-- KEYS[42..44] the tenant's outbox (due, created, payloads): `fraud.blocked` events
 -- ARGV[1] the query: JSON of store/fraud.py FraudQuery
 -- Returns FraudReply {verdict allow|refuse|flag, rule, figure, limit, window, until_ms, level}
 local blocks, safe = KEYS[1], KEYS[2]
+local due, created, payloads = KEYS[42], KEYS[43], KEYS[44]
 local q = cjson.decode(ARGV[1])
 local now = q.now_ms
 local today, this_hour = KEYS[3], KEYS[18]
@@ -108,9 +110,12 @@ local function block(key, rule, figure, limit, window)
   end
   local cooloff = math.min(q.cooloff_max_ms, q.cooloff_ms * 2 ^ math.min(level, 20))
   local until_ms = now + cooloff
-  redis.call('HSET', blocks, key, cjson.encode({
-    ['until'] = until_ms, level = level, rule = rule, figure = figure, limit = limit,
-    window = window, at = now, country = q.country}))
+  local stored = {['until'] = until_ms, level = level, rule = rule, figure = figure,
+    limit = limit, window = window, at = now, country = q.country}
+  redis.call('HSET', blocks, key, cjson.encode(stored))
+  stored.key = key
+  queue_event(due, created, payloads, q.event_tenants, q.tenant, 'fraud.blocked', now,
+    {b = stored})
   expire_no_sooner(blocks, until_ms + 86400000, now)
   return until_ms, level
 end

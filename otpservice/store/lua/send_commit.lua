@@ -5,18 +5,25 @@
 -- it; if that process dies, another one claims the entry after a while).
 -- KEYS[1] the number's current verification   KEYS[2] the number's send buckets
 -- KEYS[3] the shard's lane stream   KEYS[4] the events of the verification this send is for
--- KEYS[5] the archived key of the number's latest verification (only when the pre-check saw
---         one that is no longer open)
+-- KEYS[5] the archived key of the number's latest verification as the pre-check saw it (used
+--         only when that one is no longer open)
+-- KEYS[6] the shard's expiry schedule (tenants with event webhooks: `verification.expired`)
+-- KEYS[7], KEYS[8] the shard's statistics hashes of now (keys.stats_keys): the support
+--         console's counts of verifications started and SMS sent
 -- ARGV[1] the request: JSON of usecases/ports.py SendRequest
 -- ARGV[2] salt (for a new verification)   ARGV[3] digest of the new code
 -- ARGV[4] the code, sealed (sealing.py)   ARGV[5] the queued event (JSON object minus '{')
 -- ARGV[6] this process' consumer name in the lane's group
+-- ARGV[7] the tenants with event webhooks (' a b ')
 -- Returns SendCommitReply {verdict, wait_ms, created 0|1, now_ms, {field, value, ...}, entry}:
 --   verdict ok, a refusal as send_check gives it, or conflict when the number's latest
 --   verification changed since the pre-check (the caller starts over).
 local current, buckets, lane, events, archived = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local schedule = KEYS[6]
+local stats_slot, stats_hour = KEYS[7], KEYS[8]
 local req = cjson.decode(ARGV[1])
 local salt, digest, sealed, queued_event, consumer = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local event_tenants = ARGV[7]
 
 local now = now_ms()
 local f = redis.call('HMGET', current, F.rand, F.tenant, F.status, F.expires_ms, F.sends,
@@ -87,6 +94,21 @@ push_event(events, '"send":' .. sends .. ',' .. queued_event, now, keep_until)
 for _, flag in ipairs(req.flag_events) do
   push_event(events, '"send":' .. sends .. ',' .. flag, now, keep_until)
 end
+
+if string.find(event_tenants, ' ' .. req.tenant .. ' ', 1, true) then
+  -- A resend moves the expiry: the schedule follows.
+  redis.call('ZADD', schedule, fmt(expires), req.tag .. rand)
+  expire_no_sooner(schedule, expires + EVENTS_KEPT_MS, now)
+end
+
+-- The support console's statistics: verifications started and SMS sent, per country (a resend
+-- by id knows its country from the record).
+local stats_region = req.region
+if stats_region == '' then stats_region = redis.call('HGET', current, F.region) or '' end
+if created == 1 then
+  count_stat(stats_slot, stats_hour, req.tenant .. '|started|' .. stats_region)
+end
+count_stat(stats_slot, stats_hour, req.tenant .. '|sent|' .. stats_region)
 
 if redis.call('EXISTS', lane) == 0 then
   redis.call('XGROUP', 'CREATE', lane, LANE_GROUP, '0', 'MKSTREAM')
