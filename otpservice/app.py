@@ -26,7 +26,9 @@ from otpservice.api.ops import healthz, metrics_endpoint, readyz
 from otpservice.api.otp import OtpController
 from otpservice.api.problems import internal_error_handler, problem_details_plugin
 from otpservice.api.request_metrics import RequestMetrics
+from otpservice.api.shedding import ShedBeforeRouting
 from otpservice.api.webhooks import delivery_reports
+from otpservice.hashing import CodeHasher
 from otpservice.providers.base import SmsGateway
 from otpservice.providers.factory import build_gateway
 from otpservice.services import Services
@@ -141,9 +143,19 @@ def create_app(
     )
     openapi = app.plugins.get(OpenAPIPlugin)
     refine_openapi(openapi.provide_openapi_schema())
+    # Under overload most answers are sheds: answered before routing, at a fraction of the cost.
+    app.asgi_handler = ShedBeforeRouting(
+        app.asgi_handler, lambda: _hasher_of(app), settings.tenants
+    )
     # Outermost wrapper: counts requests the router itself answers (404, 405, 413) too.
     app.asgi_handler = RequestMetrics(app.asgi_handler)
     if console is not None:
         # Security headers on every /console response, error pages included; forms only.
         app.asgi_handler = console.wrap(app.asgi_handler)
     return app
+
+
+def _hasher_of(app: Litestar) -> CodeHasher | None:
+    """This process's hasher once the lifespan has built the services; None before."""
+    services: Services | None = getattr(app.state, "services", None)
+    return services.hasher if services is not None else None

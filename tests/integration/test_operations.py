@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from otpservice.api.shedding import ShedBeforeRouting
 from otpservice.store.client import StoreClient
 from tests.integration.conftest import (
     OTHER_KEY,
@@ -345,3 +346,73 @@ async def test_a_saturated_process_sheds_the_hashing_routes_with_503_overloaded(
     after = await metric_value(harness.client, "otp_requests_shed_total", operation="verify")
     assert after == before + 1
     assert await metric_value(harness.client, "otp_store_up") == 1
+
+
+def _shed_before_routing(app: Any) -> ShedBeforeRouting:
+    """The ShedBeforeRouting wrapper in the app's chain of ASGI wrappers."""
+    handler = app.asgi_handler
+    for _ in range(5):
+        if isinstance(handler, ShedBeforeRouting):
+            return handler
+        handler = handler.app
+    raise AssertionError("ShedBeforeRouting is not in the app's ASGI chain")
+
+
+async def test_a_shed_is_answered_before_routing_exactly_as_the_router_would_answer_it(
+    harness: Harness,
+) -> None:
+    started = (await harness.start(NUMBER)).json()
+    services = harness.app.state.services
+    wrapper = _shed_before_routing(harness.app)
+    resend = f"/otp/{started['id']}/resend"
+    route = "/otp/{verification_id}/resend"
+    services.hasher._max_wait = -1.0
+    try:
+        before = await metric_value(harness.client, "otp_requests_shed_total", operation="resend")
+        timed = await metric_value(
+            harness.client,
+            "otp_http_request_duration_seconds_count",
+            method="POST",
+            route=route,
+            status="503",
+        )
+        fast = await harness.client.post(resend, headers=harness.headers)
+        # The same request through the router and its guard (the wrapper stood aside).
+        hasher = wrapper._hasher
+        wrapper._hasher = lambda: None
+        try:
+            routed = await harness.client.post(resend, headers=harness.headers)
+        finally:
+            wrapper._hasher = hasher
+        for answer in (fast, routed):
+            assert_problem(answer, 503, "overloaded")
+        assert fast.json() == routed.json()
+        assert fast.headers["retry-after"] == routed.headers["retry-after"]
+        assert fast.headers["content-type"] == routed.headers["content-type"]
+        # Both counted as sheds, and timed under the route's template, not the raw path.
+        after = await metric_value(harness.client, "otp_requests_shed_total", operation="resend")
+        assert after == before + 2
+        assert (
+            await metric_value(
+                harness.client,
+                "otp_http_request_duration_seconds_count",
+                method="POST",
+                route=route,
+                status="503",
+            )
+            == timed + 2
+        )
+        # A wrong key is still a 401 while the process sheds: the key is checked first.
+        wrong = await harness.client.post(
+            "/otp/start", json={"to": NUMBER}, headers={"Authorization": "Bearer wrong"}
+        )
+        assert_problem(wrong, 401, "unauthorized")
+        # The body is never read: a body that is not even JSON is shed the same way.
+        garbage = await harness.client.post(
+            "/otp/verify",
+            content=b"[" * 5000,
+            headers={**harness.headers, "Content-Type": "application/json"},
+        )
+        assert_problem(garbage, 503, "overloaded")
+    finally:
+        services.hasher._max_wait = 0.1
