@@ -51,6 +51,7 @@ def figures(out: RunResult) -> Figures:
         half_load_verify_p50_ms=_p50(half, "verify"),
         half_load_verify_p99_ms=_p99(half, "verify"),
         cpu_ms_per_login=round(sum(per_login.values()), 2) if per_login else None,
+        service_loop_ms_per_login=per_login.get("service event loop"),
         argon2_cpu_share_login=(
             round(argon2_ms / sum(per_login.values()), 3) if argon2_ms else None
         ),

@@ -278,6 +278,8 @@ class Figures(msgspec.Struct, kw_only=True):
     half_load_verify_p50_ms: float | None
     half_load_verify_p99_ms: float | None
     cpu_ms_per_login: float | None
+    service_loop_ms_per_login: float | None = None
+    """The service's own CPU per login besides hashing: its event loops' CPU."""
     argon2_cpu_share_login: float | None
     get_rps: float | None
     dlr_rps: float | None
