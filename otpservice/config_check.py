@@ -61,6 +61,7 @@ def settings_warnings(settings: Settings, environ: Mapping[str, str]) -> list[st
         *_short_webhook_secrets(settings, environ),
         *_unknown_countries(settings),
         *_test_numbers(settings),
+        *_console_without_users(settings, environ),
     ]
 
 
@@ -160,3 +161,15 @@ def _test_numbers(settings: Settings) -> list[str]:
         for tenant in settings.tenants
         if tenant.test_numbers
     ]
+
+
+def _console_without_users(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Asked for (OTP_CONSOLE set) but nobody can sign in: the page would only refuse logins."""
+    if not settings.console or settings.support_users or "OTP_CONSOLE" not in environ:
+        return []
+    message = (
+        "OTP_CONSOLE is on but the configuration file has no [[support_users]]: nobody can sign"
+        " in to /console/ (add users with hashes from `otpservice hash-password`, or set"
+        " OTP_CONSOLE=false)"
+    )
+    return [message]

@@ -264,6 +264,17 @@ def test_test_numbers_in_production_warn_with_the_tenant_and_how_many(tmp_path: 
     assert warnings_for({"OTP_CONFIG_FILE": str(path)}) == []
 
 
+def test_a_console_asked_for_without_support_users_warns(config: Path) -> None:
+    environ = {**PROD, "OTP_CONFIG_FILE": str(config), "OTP_CONSOLE": "true"}
+    [warning] = warnings_for(environ)
+    assert warning.startswith(
+        "OTP_CONSOLE is on but the configuration file has no [[support_users]]"
+    )
+    # Off, or on by default in development without being asked for: nothing to say.
+    assert warnings_for({**environ, "OTP_CONSOLE": "false"}) == []
+    assert warnings_for({"OTP_CONFIG_FILE": str(config)}) == []
+
+
 def test_serve_logs_the_warnings_at_start(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
