@@ -16,14 +16,21 @@ LUA = resources.files("otpservice.store") / "lua"
 # What each part of the package must not import (by module prefix).
 FORBIDDEN = {
     "domain": ("redis", "httpx", "litestar", "fakeredis", "otpservice.store", "otpservice.api",
-               "otpservice.usecases", "otpservice.lane", "otpservice.app"),
+               "otpservice.usecases", "otpservice.lane", "otpservice.app", "otpservice.console"),
     "usecases": ("redis", "httpx", "litestar", "fakeredis", "otpservice.store", "otpservice.api",
-                 "otpservice.app", "otpservice.services"),
-    "api": ("redis", "fakeredis", "otpservice.store", "otpservice.usecases.memory"),
+                 "otpservice.app", "otpservice.services", "otpservice.console"),
+    "api": ("redis", "fakeredis", "otpservice.store", "otpservice.usecases.memory",
+            "otpservice.console"),
     "lane.py": ("redis", "litestar", "otpservice.store", "otpservice.usecases", "otpservice.api"),
+    "events.py": ("redis", "litestar", "otpservice.store", "otpservice.api", "otpservice.console"),
     "providers": ("redis", "litestar", "otpservice.store", "otpservice.usecases",
-                  "otpservice.api"),
-    "store": ("litestar", "httpx", "otpservice.api", "otpservice.app", "otpservice.services"),
+                  "otpservice.api", "otpservice.console"),
+    "store": ("litestar", "httpx", "otpservice.api", "otpservice.app", "otpservice.services",
+              "otpservice.console"),
+    # The console is a web layer beside api/: its pages reach Redis only through the use cases
+    # (console/wiring.py builds them, as services.py does for the API).
+    "console/pages.py": ("redis", "otpservice.store", "otpservice.usecases.memory"),
+    "console/views.py": ("redis", "otpservice.store", "otpservice.usecases.memory"),
 }  # fmt: skip
 
 
