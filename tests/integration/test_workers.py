@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +13,7 @@ import pytest
 
 from tests.integration.conftest import API_KEY, PEPPER, tenant_toml
 from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 from tests.support.redis_servers import RedisServer
 
 
@@ -29,45 +26,26 @@ def two_workers(
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # a previous run's leftovers
-    port = free_port()
     env = {
         **os.environ,
         "OTP_REDIS_URL": redis_server.url,
         "OTP_PEPPER": "base64:" + PEPPER,
         "OTP_CONFIG_FILE": str(config),
         "OTP_ARGON2_PROFILE": "test",
-        "OTP_PORT": str(port),
+        "OTP_HOST": "127.0.0.1",
+        "OTP_PORT": str(free_port()),
         "OTP_WORKERS": "2",
         "OTP_SERVER": request.param,
         "OTP_SANDBOX_ECHO": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otpservice", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    service = ServiceProcess(f"otpservice-{request.param}", env, log_path=tmp_path / "service.log")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, "the service exited at start"
-            assert time.monotonic() < deadline, "the service did not start"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield base, metrics_dir
+        service.start()
+        service.wait_http(f"{service.url}/healthz", timeout=20)
+        yield service.url, metrics_dir
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        service.stop(timeout=15)
 
 
 def _healthz_count(text: str) -> float:
