@@ -7,7 +7,9 @@ from typing import Any
 from .kubernetes import Resources
 from .report import Report
 
-DEFAULT_SHUTDOWN_DEADLINE = 20  # otpservice's OTP_SHUTDOWN_DEADLINE_SECONDS when unset
+DEFAULT_SHUTDOWN_DEADLINE = 20
+"""OTP_SHUTDOWN_DEADLINE_SECONDS when unset. A copy: these checks run without the service's
+dependencies; tests/unit/test_settings.py holds it to the service's own default."""
 DEFAULT_GRACE_PERIOD = 30  # Kubernetes' terminationGracePeriodSeconds when unset
 POD_TMP = "/tmp"  # noqa: S108 (the container's /tmp, looked up in the manifest; nothing is written)
 

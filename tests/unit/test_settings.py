@@ -179,3 +179,12 @@ def test_a_webotp_domain_must_be_a_bare_host(tmp_path: Path) -> None:
     path = _tenant_file(tmp_path, 'webotp_domain = "https://login.example.com/"\n')
     with pytest.raises(ConfigError, match="WebOTP"):
         load_settings({"OTP_CONFIG_FILE": path})
+
+
+def test_the_deployment_checks_know_the_services_shutdown_deadline() -> None:
+    """deploy/checks runs without the service's dependencies, so it keeps a copy of this default
+    (to check terminationGracePeriodSeconds against it): the copy must follow the service."""
+    from deploy.checks.workload import DEFAULT_SHUTDOWN_DEADLINE  # noqa: PLC0415
+    from otpservice.settings import Settings, default  # noqa: PLC0415
+
+    assert default(Settings, "shutdown_deadline") == DEFAULT_SHUTDOWN_DEADLINE
