@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.exceptions import HTTPException
-from litestar.params import QueryParameter
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_200_OK
 
@@ -177,6 +177,14 @@ class ConsolePages(Controller):
             status_code=303,
             cookies=[_session_cookie(console, "", max_age=0)],
         )
+
+    @get("/{unknown:path}", include_in_schema=False)
+    async def not_found(
+        self,
+        unknown: Annotated[str, PathParameter()],  # noqa: ARG002
+    ) -> Template:
+        """Any other address under /console is a page too (not the API's problem+json)."""
+        raise NotFoundException
 
     @get("/static/console.css")
     async def stylesheet(self) -> Response[bytes]:

@@ -156,6 +156,19 @@ async def test_every_console_response_carries_the_security_headers(console: Cons
         assert response.headers["cache-control"] == "no-store"
 
 
+async def test_an_unknown_console_address_is_a_page_not_an_api_problem(console: Console) -> None:
+    for path in ("/console/nope", "/console/lookup/extra/parts"):
+        response = await console.client.get(path)
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Not found" in response.text
+        assert "content-security-policy" in response.headers
+    # The API's own unknown addresses stay problem+json.
+    api = await console.client.get("/nope")
+    assert api.status_code == 404
+    assert api.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_the_api_is_untouched_by_the_console(console: Console) -> None:
     response = await console.client.post(
         "/otp/start", json={"to": "12"}, headers={"Authorization": "Bearer console-key-acme"}
