@@ -128,6 +128,13 @@ local function decide(rule, figure, limit, window, until_ms, level)
   return {'refuse', rule, figure, limit, window, until_ms, level}
 end
 
+-- A scope over its budget: blocked (in enforce mode), then decided.
+local function block_and_decide(key, rule, figure, limit, window)
+  local until_ms, level = now, 0
+  if q.mode ~= 'monitor' then until_ms, level = block(key, rule, figure, limit, window) end
+  return decide(rule, figure, limit, window, until_ms, level)
+end
+
 -- The safe list: the number or one of its prefixes (most tenants have none: one EXISTS).
 local safe_listed = q.safe
 if not safe_listed and redis.call('EXISTS', safe) == 1 then
@@ -183,27 +190,17 @@ end
 
 -- The prefix's budget: past it, the prefix is blocked.
 window, figure, limit = over('p:' .. q.prefix, q.prefix_budget)
-if window then
-  local until_ms, level = now, 0
-  if q.mode ~= 'monitor' then until_ms, level = block('p:' .. q.prefix, 'prefix_budget', figure, limit, window) end
-  return decide('prefix_budget', figure, limit, window, until_ms, level)
-end
+if window then return block_and_decide('p:' .. q.prefix, 'prefix_budget', figure, limit, window) end
 
 if q.ip ~= '' then
   -- An IP asking for codes to many countries in a day.
   local known = redis.call('HEXISTS', today, 'ic:' .. q.ip .. ':' .. q.country) == 1
   local countries = num(redis.call('HGET', today, 'n:i:' .. q.ip)) + (known and 0 or 1)
   if countries > q.ip_countries then
-    local until_ms, level = now, 0
-    if q.mode ~= 'monitor' then until_ms, level = block('i:' .. q.ip, 'ip_countries', countries, q.ip_countries, 'day') end
-    return decide('ip_countries', countries, q.ip_countries, 'day', until_ms, level)
+    return block_and_decide('i:' .. q.ip, 'ip_countries', countries, q.ip_countries, 'day')
   end
   window, figure, limit = over('i:' .. q.ip, q.ip_budget)
-  if window then
-    local until_ms, level = now, 0
-    if q.mode ~= 'monitor' then until_ms, level = block('i:' .. q.ip, 'ip_budget', figure, limit, window) end
-    return decide('ip_budget', figure, limit, window, until_ms, level)
-  end
+  if window then return block_and_decide('i:' .. q.ip, 'ip_budget', figure, limit, window) end
 end
 
 count_send(1)
