@@ -26,7 +26,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import msgspec  # noqa: E402
-import uvicorn  # noqa: E402
 
 from tests.support.fake_provider import (  # noqa: E402
     ACCEPTED,
@@ -35,6 +34,7 @@ from tests.support.fake_provider import (  # noqa: E402
     Receive,
     Scope,
     Send,
+    serve,
 )
 
 MAX_RECORDED = 200_000
@@ -89,16 +89,7 @@ def main() -> None:
         dlr_delay=args.dlr_delay,
         keep_requests=False,
     )
-    uvicorn.run(
-        ArrivalsApp(fake),
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-    )
+    serve(ArrivalsApp(fake), args.port)
 
 
 if __name__ == "__main__":

@@ -621,6 +621,21 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
+def serve(app: Callable[[Scope, Receive, Send], Awaitable[None]], port: int) -> None:
+    """Run `app` (the fake, or an app around it) on 127.0.0.1:`port` until interrupted, as a
+    separate process does: uvloop and httptools, as fast as the service's own server."""
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -641,16 +656,7 @@ def main(argv: list[str] | None = None) -> None:
         flowstates_webhook=args.flowstates_webhook,
         keep_requests=args.keep_requests,
     )
-    uvicorn.run(
-        fake,
-        host="127.0.0.1",
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-    )
+    serve(fake, args.port)
 
 
 if __name__ == "__main__":
