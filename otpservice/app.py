@@ -26,7 +26,7 @@ from otpservice.api.ops import healthz, metrics_endpoint, readyz
 from otpservice.api.otp import OtpController
 from otpservice.api.problems import internal_error_handler, problem_details_plugin
 from otpservice.api.request_metrics import RequestMetrics
-from otpservice.api.shedding import ShedBeforeRouting
+from otpservice.api.shedding import ShedBeforeRouting, shed_routes
 from otpservice.api.webhooks import delivery_reports
 from otpservice.hashing import CodeHasher
 from otpservice.providers.base import SmsGateway
@@ -145,7 +145,7 @@ def create_app(
     refine_openapi(openapi.provide_openapi_schema())
     # Under overload most answers are sheds: answered before routing, at a fraction of the cost.
     app.asgi_handler = ShedBeforeRouting(
-        app.asgi_handler, lambda: _hasher_of(app), settings.tenants
+        app.asgi_handler, lambda: _hasher_of(app), settings.tenants, shed_routes(app)
     )
     # Outermost wrapper: counts requests the router itself answers (404, 405, 413) too.
     app.asgi_handler = RequestMetrics(app.asgi_handler)

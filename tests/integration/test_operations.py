@@ -376,14 +376,27 @@ async def test_a_shed_is_answered_before_routing_exactly_as_the_router_would_ans
             route=route,
             status="503",
         )
-        fast = await harness.client.post(resend, headers=harness.headers)
-        # The same request through the router and its guard (the wrapper stood aside).
-        hasher = wrapper._hasher
-        wrapper._hasher = lambda: None
+        # What reaches the router behind the wrapper.
+        router, reached = wrapper.app, []
+
+        async def watched(scope: Any, receive: Any, send: Any) -> None:
+            reached.append(scope["path"])
+            await router(scope, receive, send)
+
+        wrapper.app = watched
         try:
-            routed = await harness.client.post(resend, headers=harness.headers)
+            fast = await harness.client.post(resend, headers=harness.headers)
+            assert reached == []  # answered before routing
+            # The same request through the router and its guard (the wrapper stood aside).
+            hasher = wrapper._hasher
+            wrapper._hasher = lambda: None
+            try:
+                routed = await harness.client.post(resend, headers=harness.headers)
+            finally:
+                wrapper._hasher = hasher
+            assert reached == [resend]
         finally:
-            wrapper._hasher = hasher
+            wrapper.app = router
         for answer in (fast, routed):
             assert_problem(answer, 503, "overloaded")
         assert fast.json() == routed.json()
