@@ -318,7 +318,8 @@ def _read_settings(reader: _Env) -> Settings:
     if public_url is not None and not public_url.startswith(("http://", "https://")):
         reader.report("OTP_PUBLIC_URL must be an http:// or https:// URL")
 
-    tenants, dev_key = _tenants(reader, production=production)
+    file = _config_file(reader)
+    tenants, dev_key = _tenants(reader, file, production=production)
     workers = reader.integer("OTP_WORKERS", default(Settings, "workers"), low=1, high=64)
     if workers > 1 and redis_url is None:
         reader.report(
@@ -373,7 +374,7 @@ def _read_settings(reader: _Env) -> Settings:
         events=_events(reader),
         metrics_dir=reader.text("PROMETHEUS_MULTIPROC_DIR") or None,
         console=reader.flag("OTP_CONSOLE", default=not production),
-        support_users=_support_users(reader, tenants),
+        support_users=_support_users(reader, file, tenants),
     )
 
 
@@ -653,9 +654,16 @@ def _required_url(reader: _Env, name: str) -> str:
     return value.rstrip("/")
 
 
-def _tenants(reader: _Env, *, production: bool) -> tuple[tuple[Tenant, ...], Secret | None]:
+def _config_file(reader: _Env) -> _File | None:
+    """OTP_CONFIG_FILE read once (an empty one without it); None when it cannot be read, which
+    is reported: then nothing in it can be checked."""
     path = reader.text("OTP_CONFIG_FILE")
-    file = reader.attempt(lambda: _read_file(Path(path)), None) if path else _File()
+    return reader.attempt(lambda: _read_file(Path(path)), None) if path else _File()
+
+
+def _tenants(
+    reader: _Env, file: _File | None, *, production: bool
+) -> tuple[tuple[Tenant, ...], Secret | None]:
     if file is None:
         return (), None  # unreadable: reported, and nothing in it can be checked
     base_policy = reader.attempt(lambda: _policy(file.policy, "policy"), Policy())
@@ -690,13 +698,12 @@ def _tenants(reader: _Env, *, production: bool) -> tuple[tuple[Tenant, ...], Sec
     return (dev,), Secret(key.encode())
 
 
-def _support_users(reader: _Env, tenants: tuple[Tenant, ...]) -> tuple[SupportUser, ...]:
+def _support_users(
+    reader: _Env, file: _File | None, tenants: tuple[Tenant, ...]
+) -> tuple[SupportUser, ...]:
     """[[support_users]]: each a unique name, an argon2id hash and tenants that exist."""
-    path = reader.text("OTP_CONFIG_FILE")
-    try:
-        file = _read_file(Path(path)) if path else _File()
-    except ConfigError:
-        return ()  # already reported by _tenants
+    if file is None:
+        return ()  # unreadable: already reported
     known = {t.name for t in tenants}
     users: list[SupportUser] = []
     for index, raw in enumerate(file.support_users):
